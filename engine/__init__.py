@@ -1,0 +1,1 @@
+"""The streaming coding service. Never imports torch: it serves exported (ONNX) models."""

@@ -1,0 +1,55 @@
+"""One command-line style for ``python -m trainer`` and ``python -m engine``.
+
+Each subcommand is a module with ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported
+only when their subcommand runs, so ``--help`` is instant and the engine never pulls in torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    module: str  # dotted module path with add_arguments() and run()
+    help: str  # one line, shown by --help
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad input, bad option): printed without a traceback, exit status 2."""
+
+
+def main(prog: str, description: str, commands: list[Command], argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    subparsers = {c.name: sub.add_parser(c.name, help=c.help, description=c.help) for c in commands}
+    by_name = {c.name: c for c in commands}
+
+    # Find the subcommand first, then import only its module to add its options.
+    chosen = next((a for a in argv if a in by_name), None)
+    if chosen is None:
+        args = parser.parse_args(argv)  # handles --help, or reports the missing/unknown command
+        parser.print_help()
+        return 2
+    module = importlib.import_module(by_name[chosen].module)
+    module.add_arguments(subparsers[chosen])
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(module.run(args) or 0)
+    except UserError as err:
+        print(f"{prog} {chosen}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog} {chosen}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,176 @@
+"""Runtime settings, read from environment variables with the prefix ``ICDCODER_``.
+
+Every group has its own prefix so a variable name says what it configures, e.g.
+``ICDCODER_KAFKA_BOOTSTRAP_SERVERS`` or ``ICDCODER_TRITON_URL``. These names are the contract with
+``docker-compose.yml`` and the Kubernetes/compose env files: nothing else configures the engine.
+
+``load_settings()`` validates everything at start and raises ``SettingsError`` whose message names
+the environment variable at fault. Secrets are ``SecretStr``: printing a settings object shows
+``**********``, never the value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "ICDCODER_"
+
+
+def _config(group: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=f"{ENV_PREFIX}{group}", extra="ignore", frozen=True)
+
+
+class KafkaSettings(BaseSettings):
+    """Broker connection, topics and consumer behaviour (``ICDCODER_KAFKA_*``)."""
+
+    model_config = _config("KAFKA_")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "icd-coder-engine"
+    group_id: str = "icd-coder-engine"
+    input_topic: str = "ehr.documentreference"
+    output_topic: str = "icd.suggestions"
+    dead_letter_topic: str = "icd.dead-letter"
+    audit_topic: str = "icd.audit"
+    feedback_topic: str = "icd.feedback"
+    # Output key: one encounter's (or patient's) suggestions stay in one partition, in order.
+    output_key: Literal["encounter", "patient"] = "encounter"
+    max_poll_records: int = Field(64, ge=1, le=10_000)
+    batch_max_wait_ms: int = Field(500, ge=1, le=60_000)
+    max_in_flight_notes: int = Field(256, ge=1)
+    session_timeout_ms: int = Field(10_000, ge=1_000)
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> "KafkaSettings":
+        if self.security_protocol.startswith("SASL") and self.sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+            if not self.sasl_username or self.sasl_password is None:
+                raise ValueError("sasl_username and sasl_password are required for SASL PLAIN/SCRAM")
+        return self
+
+
+class RedisSettings(BaseSettings):
+    """Worklist and processed-note store (``ICDCODER_REDIS_*``)."""
+
+    model_config = _config("REDIS_")
+
+    url: str = "redis://127.0.0.1:6379/0"
+    password: SecretStr | None = None
+    tls: bool = False
+    ssl_ca_certs: Path | None = None
+    key_prefix: str = "icdcoder:"
+    processed_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+
+class TritonSettings(BaseSettings):
+    """Inference server (``ICDCODER_TRITON_*``). An empty URL selects the in-process ``local`` backend."""
+
+    model_config = _config("TRITON_")
+
+    url: str = ""
+    protocol: Literal["grpc", "http"] = "grpc"
+    model_name: str = "bert_xml"
+    model_version: str = ""  # empty: the newest version Triton serves
+    tls: bool = False
+    ssl_ca_certs: Path | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    max_retries: int = Field(8, ge=0)
+    backoff_initial_s: float = Field(0.2, gt=0)
+    backoff_max_s: float = Field(10.0, gt=0)
+    max_segments_per_request: int = Field(32, ge=1)
+
+
+class ModelSettings(BaseSettings):
+    """Where the engine finds the exported model and its metadata (``ICDCODER_MODEL_*``)."""
+
+    model_config = _config("MODEL_")
+
+    repository: Path = Path("model_repository")
+    name: str = "bert_xml"
+    version: int | None = None  # None: the highest version in the repository
+
+
+class EngineSettings(BaseSettings):
+    """The streaming service (``ICDCODER_ENGINE_*``) and the groups above."""
+
+    model_config = _config("ENGINE_")
+
+    fhir_version: Literal["R4", "R5"] = "R4"
+    max_note_chars: int = Field(200_000, ge=100)
+    max_suggestions_per_note: int = Field(25, ge=1)
+    evidence_tokens_per_code: int = Field(5, ge=0)
+    audit_include_text: bool = False  # False: audit records carry only a hash of the de-identified text
+    audit_score_floor: float = Field(0.01, ge=0, le=1)
+    deid_date_shift: bool = False
+    metrics_port: int = Field(9108, ge=0, le=65535)
+    health_port: int = Field(8088, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    triton: TritonSettings = Field(default_factory=TritonSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+
+
+class SettingsError(ValueError):
+    """A configuration problem; the message names each environment variable at fault."""
+
+
+_GROUP_PREFIX = {
+    KafkaSettings: "KAFKA_",
+    RedisSettings: "REDIS_",
+    TritonSettings: "TRITON_",
+    ModelSettings: "MODEL_",
+    EngineSettings: "ENGINE_",
+}
+
+
+def _explain(cls: type[BaseSettings], err: ValidationError) -> list[str]:
+    prefix = ENV_PREFIX + _GROUP_PREFIX.get(cls, "")
+    lines = []
+    for e in err.errors():
+        field = "_".join(str(p) for p in e["loc"]) if e["loc"] else "(whole group)"
+        # Never echo the offending input: it may be a secret.
+        lines.append(f"{prefix}{field.upper()}: {e['msg']}")
+    return lines
+
+
+def load_settings() -> EngineSettings:
+    """Read and validate all settings from the environment, or raise SettingsError naming the variables."""
+    problems: list[str] = []
+    groups = {}
+    for name, cls in (("kafka", KafkaSettings), ("redis", RedisSettings), ("triton", TritonSettings), ("model", ModelSettings)):
+        try:
+            groups[name] = cls()
+        except ValidationError as err:
+            problems += _explain(cls, err)
+    if not problems:
+        try:
+            return EngineSettings(**groups)
+        except ValidationError as err:
+            problems += _explain(EngineSettings, err)
+    raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def describe_settings(settings: EngineSettings) -> dict:
+    """A JSON-able view for logs and `engine config`; secrets stay masked."""
+    return settings.model_dump(mode="json")

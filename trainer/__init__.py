@@ -1,0 +1,1 @@
+"""Data preparation, vocabulary, pretraining, fine-tuning, evaluation and export."""
