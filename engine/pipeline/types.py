@@ -1,0 +1,87 @@
+"""What flows between pipeline stages. Plain frozen dataclasses; no I/O here.
+
+PHI: ``ParsedNote.text`` and ``ProcessedNote.deid`` hold note text. They are never logged, put in metrics,
+exception messages or dead-letter headers. Error messages name the problem and the place (topic,
+partition, offset, field), never the content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+from schemas.envelopes import ModelRef, SourcePosition, Suggestion
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One message as read from the input topic (or a file line for ``engine code``)."""
+
+    value: bytes
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    position: SourcePosition | None = None  # None when read from a file
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class ParsedNote:
+    """A validated DocumentReference reduced to what the pipeline needs."""
+
+    document_id: str
+    document_version: str | None  # meta.versionId
+    subject: str | None  # "Patient/123"
+    encounter: str | None  # "Encounter/456"
+    date: dt.datetime | None
+    note_type: str | None  # type.coding[0].code (e.g. a LOINC code) if present
+    text: str  # the ORIGINAL note text (PHI)
+    fhir_version: str  # "R4" or "R5"
+
+    @property
+    def reference(self) -> str:
+        return f"DocumentReference/{self.document_id}"
+
+
+@dataclass(frozen=True)
+class ProcessedNote:
+    """Everything the sinks need about one coded note."""
+
+    note: ParsedNote
+    source: SourcePosition | None
+    deid_text: str  # de-identified text the model saw
+    deid_text_sha256: str
+    model: ModelRef
+    thresholds_global: float
+    scores: dict[str, float]  # every code above the audit floor
+    suggestions: tuple[Suggestion, ...]  # evidence offsets point into the ORIGINAL text
+    bundle_json: bytes  # the validated FHIR transaction Bundle, serialised deterministically
+    output_key: bytes  # encounter (or patient) reference: keeps one encounter's output ordered
+    processed_at: dt.datetime
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class ProcessingError(Exception):
+    """The message can never be processed: it goes to the dead-letter topic with ``reason``.
+
+    ``reason`` is a short stable code (e.g. ``not_json``, ``not_document_reference``, ``invalid_resource``,
+    ``no_text``, ``bad_base64``, ``too_large``, ``bad_charset``, ``unsupported_content``, ``deid_failed``);
+    ``detail`` says where (field path), never the content.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class TransientError(Exception):
+    """A dependency is unavailable (Triton, Redis, the broker): retry with backoff, never dead-letter."""
+
+
+class Sink(Protocol):
+    """Receives a batch of processed notes and returns only when every write is acknowledged."""
+
+    def write(self, notes: Sequence[ProcessedNote]) -> None: ...
+
+    def close(self) -> None: ...
