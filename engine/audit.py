@@ -1,0 +1,152 @@
+"""The audit topic: one ``AuditRecord`` per processed note, and reading ranges of it back (for replay).
+
+An audit record holds what is needed to explain and replay a suggestion: document reference and version,
+source position, model name/version, thresholds, every score above the audit floor, the suggestions,
+timings, and the DE-IDENTIFIED text (only with ``ICDCODER_ENGINE_AUDIT_INCLUDE_TEXT=true``; otherwise just
+its SHA-256). ``ProcessedNote.note.text`` is the original text and never enters a record.
+Records are keyed by document reference and written with acks=all before the batch's offsets commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from engine.kafka_config import consumer_kwargs
+from engine.pipeline.sinks import send_all
+from engine.pipeline.types import ProcessedNote
+from schemas.envelopes import AuditRecord, SourcePosition
+from schemas.settings import EngineSettings, KafkaSettings
+
+
+def audit_record(note: ProcessedNote, include_text: bool, score_floor: float) -> AuditRecord:
+    return AuditRecord(
+        document_reference=note.note.reference,
+        document_version=note.note.document_version,
+        subject=note.note.subject,
+        encounter=note.note.encounter,
+        source=note.source,
+        model=note.model,
+        threshold_global=note.thresholds_global,
+        deid_text=note.deid_text if include_text else None,
+        deid_text_sha256=note.deid_text_sha256,
+        scores={c: s for c, s in sorted(note.scores.items()) if s >= score_floor},
+        suggestions=note.suggestions,
+        timings_ms=dict(note.timings_ms),
+        processed_at=note.processed_at,
+    )
+
+
+class AuditSink:
+    """Publishes an AuditRecord per note to the audit topic (acks=all). Implements ``types.Sink``."""
+
+    def __init__(self, producer, topic: str, include_text: bool, score_floor: float) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.include_text = include_text
+        self.score_floor = score_floor
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings, producer) -> "AuditSink":
+        return cls(producer, settings.kafka.audit_topic, settings.audit_include_text, settings.audit_score_floor)
+
+    def write(self, notes: Sequence[ProcessedNote]) -> None:
+        messages = []
+        for n in notes:
+            record = audit_record(n, self.include_text, self.score_floor)
+            headers = [("content-type", b"application/json"), ("model", f"{n.model.name}/{n.model.version}".encode())]
+            messages.append((self.topic, record.document_reference.encode(), record.model_dump_json().encode(), headers))
+        send_all(self.producer, messages)
+
+    def close(self) -> None:
+        """The producer is shared with the other Kafka sinks; the service closes it."""
+
+
+def read_topic(kafka: KafkaSettings, topic: str, *, from_offset: int | None = None, to_offset: int | None = None,
+               from_time: dt.datetime | None = None, idle_s: float = 1.5) -> Iterator[ConsumerRecord]:
+    """Records of every partition of ``topic`` from ``from_offset`` (or the first at/after ``from_time``, or
+    the beginning) up to ``to_offset`` inclusive (or the end), without joining a consumer group.
+
+    The end is reached when positions pass the broker's end offsets and nothing new arrived for ``idle_s``
+    (Tansu under-reports end offsets, so they only bound the wait from below)."""
+    kw = consumer_kwargs(kafka)
+    kw.update(group_id=None, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kw)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise ValueError(f"topic {topic!r} does not exist on {kafka.bootstrap_servers}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        if from_time is not None:
+            found = consumer.offsets_for_times({tp: int(from_time.timestamp() * 1000) for tp in tps})
+            for tp in tps:
+                if found.get(tp) is None:
+                    consumer.seek_to_end(tp)
+                else:
+                    consumer.seek(tp, found[tp].offset)
+        elif from_offset is not None:
+            for tp in tps:
+                consumer.seek(tp, from_offset)
+        ends = consumer.end_offsets(tps)
+        finished: set[TopicPartition] = set()
+        last_record = time.monotonic()
+        while len(finished) < len(tps):
+            polled = consumer.poll(timeout_ms=300)
+            for tp, records in polled.items():
+                for r in records:
+                    if to_offset is not None and r.offset > to_offset:
+                        finished.add(tp)
+                        consumer.pause(tp)
+                        break
+                    last_record = time.monotonic()
+                    yield r
+            if not polled:
+                open_tps = [tp for tp in tps if tp not in finished]
+                caught_up = all(consumer.position(tp) >= ends[tp] for tp in open_tps)
+                if caught_up and time.monotonic() - last_record >= idle_s:
+                    break
+    finally:
+        consumer.close()
+
+
+@dataclass(frozen=True)
+class AuditRange:
+    """Which audit records to read: offsets (per partition, inclusive) and/or processing times."""
+
+    from_offset: int | None = None
+    to_offset: int | None = None
+    from_time: dt.datetime | None = None
+    to_time: dt.datetime | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.from_offset is not None or self.to_offset is not None:
+            parts.append(f"offsets {self.from_offset if self.from_offset is not None else 'start'}..{self.to_offset if self.to_offset is not None else 'end'}")
+        if self.from_time or self.to_time:
+            parts.append(f"times {self.from_time.isoformat() if self.from_time else 'start'}..{self.to_time.isoformat() if self.to_time else 'end'}")
+        return ", ".join(parts) or "the whole topic"
+
+
+def read_audit(kafka: KafkaSettings, topic: str, selection: AuditRange, idle_s: float = 1.5) -> tuple[list[tuple[SourcePosition, AuditRecord]], int]:
+    """Audit records in ``selection`` (times compare with ``processed_at``) and the count of unreadable records."""
+    out, unreadable = [], 0
+    for r in read_topic(kafka, topic, from_offset=selection.from_offset, to_offset=selection.to_offset,
+                        from_time=selection.from_time, idle_s=idle_s):
+        try:
+            record = AuditRecord.model_validate_json(r.value)
+        except ValueError:
+            unreadable += 1
+            continue
+        if selection.from_time and record.processed_at < selection.from_time:
+            continue
+        if selection.to_time and record.processed_at > selection.to_time:
+            continue
+        out.append((SourcePosition(topic=r.topic, partition=r.partition, offset=r.offset), record))
+    return out, unreadable

@@ -1,0 +1,51 @@
+"""The recognizers the de-identifier runs: Presidio's own for e-mail, MAC address and card numbers, plus
+ours for names, dates, ages, identifiers, places, URLs and IP addresses. All are Presidio ``EntityRecognizer``s
+and none needs an NLP model."""
+
+from __future__ import annotations
+
+from presidio_analyzer import EntityRecognizer
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    EmailRecognizer,
+    MacAddressRecognizer,
+)
+
+from engine.deid.recognizers.dates import date_recognizer
+from engine.deid.recognizers.locations import CityRecognizer, address_recognizer
+from engine.deid.recognizers.names import NameRecognizer
+from engine.deid.recognizers.numbers import number_recognizer
+from engine.deid.recognizers.web import web_recognizer
+from schemas.phi import PhiCategory
+
+# Presidio entity names -> our categories (ours already use the category values)
+PRESIDIO_ENTITIES: dict[str, PhiCategory] = {
+    "EMAIL_ADDRESS": PhiCategory.EMAIL,
+    "URL": PhiCategory.URL,
+    "IP_ADDRESS": PhiCategory.IP,
+    "MAC_ADDRESS": PhiCategory.ID,
+    "CREDIT_CARD": PhiCategory.ID,
+    **{c.value: c for c in PhiCategory},
+}
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's e-mail pattern without its domain check: the check calls tldextract, which downloads the
+    public-suffix list, and an address with an unknown suffix ("x@clinic.local") is still PHI."""
+
+    def validate_result(self, pattern_text: str):
+        return None
+
+
+def default_recognizers() -> list[EntityRecognizer]:
+    return [
+        OfflineEmailRecognizer(),
+        web_recognizer(),
+        MacAddressRecognizer(),
+        CreditCardRecognizer(),
+        number_recognizer(),
+        date_recognizer(),
+        address_recognizer(),
+        CityRecognizer(),
+        NameRecognizer(),
+    ]

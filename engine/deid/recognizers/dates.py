@@ -1,0 +1,61 @@
+"""Every date element except the year: numeric ("3/14/2024", "2024-03-14", "03/14/24", "3/14" in date
+context), spelled out ("March 14th", "14-Mar-2024", "the 14th of March", "March 2024")."""
+
+from __future__ import annotations
+
+import re
+
+from engine.deid.recognizers.base import RegexRecognizer, rule
+from schemas.phi import PhiCategory as C
+
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+_ABBREVS = ("jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec")
+
+
+def _cased(words) -> str:
+    """Title-case or upper-case only: "may" and "march" in lower case are usually verbs."""
+    return "|".join(sorted({f(w) for w in words for f in (str.title, str.upper)}, key=len, reverse=True))
+
+
+MONTH = rf"(?:(?:{_cased(_MONTHS)})|(?:{_cased(_ABBREVS)})\.?)(?![a-z])"
+DAY = r"(?:3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)?(?!\d)"
+YEAR = r"(?:1[89]\d\d|20\d\d|'\d\d)(?!\d)"
+_NB = r"(?<![\w/.-])"  # not glued to a preceding number or word
+_NA = r"(?![\w/]|-\d|\.\d)"
+_DATE_CONTEXT = (
+    r"(?i:\b(?:on|since|from|to|until|till|through|thru|dated?|dob|d\.o\.b\.?|as\s+of|by|of|after|before|"
+    r"starting|effective|admitted|discharged|seen|visit|last|next|between|and|born|birth|surgery|date\s+of\s+\w+)"
+    r"[\s:]+(?:the\s+|on\s+)?)"
+)
+
+
+def _valid_mdy(m: re.Match[str]) -> bool:
+    a, b = int(m.group("a")), int(m.group("b"))
+    return (1 <= a <= 12 and 1 <= b <= 31) or (1 <= b <= 12 and 1 <= a <= 31)  # m/d or d/m
+
+
+DATE_RULES = (
+    # 3/14/2024, 03-14-24, 14.03.2024
+    rule(rf"{_NB}(?P<a>\d{{1,2}})([/-])(?P<b>\d{{1,2}})\2(?:\d{{4}}|\d{{2}}){_NA}", C.DATE, accept=_valid_mdy),
+    rule(rf"{_NB}(?P<a>\d{{1,2}})\.(?P<b>\d{{1,2}})\.\d{{4}}{_NA}", C.DATE, accept=_valid_mdy),
+    # 2024-03-14, 2024/3/14 (optionally with a time)
+    rule(rf"{_NB}(?:1[89]|20)\d\d([-/.])(?:0?[1-9]|1[0-2])\1(?:3[01]|[12]\d|0?[1-9])(?:[T ]\d\d:\d\d(?::\d\d)?)?{_NA}", C.DATE),
+    # 03/2024: month and year
+    rule(rf"{_NB}(?:0?[1-9]|1[0-2])[/-](?:1[89]|20)\d\d{_NA}", C.DATE),
+    # 3/14 with a date word before it ("on 3/14", "DOB: 3/14")
+    rule(rf"{_NB}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){_NA}", C.DATE, accept=_valid_mdy, before=_DATE_CONTEXT),
+    # March 14th, March 14, 2024, Mar. 14 2024, March the 14th
+    rule(rf"\b{MONTH}\s*(?:the\s+)?{DAY}(?:(?:,\s*|\s+)(?:of\s+)?{YEAR})?", C.DATE),
+    # 14th of March, 14 March 2024, 14-Mar-2024, 14/Mar/24
+    rule(rf"{_NB}{DAY}(?:\s+of\s+|\s*[-/ ]\s*){MONTH}(?:,?\s*[-/ ]?\s*{YEAR})?", C.DATE),
+    # March 2024, Mar-2024, March of 2024
+    rule(rf"\b{MONTH}(?:\s+of\s+|,?\s*[-/ ]\s*){YEAR}", C.DATE),
+    # a month name alone after a date word ("in March", "since January")
+    rule(rf"\b(?:{_cased(m for m in _MONTHS if m != 'may')})\b", C.DATE,
+         before=r"(?i:\b(?:in|since|during|until|till|by|early|late|mid|last|next|this|of)\s+)"),
+)
+
+
+def date_recognizer() -> RegexRecognizer:
+    return RegexRecognizer("DeidDateRecognizer", DATE_RULES)

@@ -1,0 +1,228 @@
+"""Person names (patients, relatives, clinicians): titles, context words, credentials, a name lexicon and
+"Last, First"; then every other capitalised occurrence of a found name word in the same note.
+
+Clinical words are protected: eponyms and device/drug names from ``clinical_allowlist.txt`` and words of
+ICD-10-CM descriptions are never names unless a title stands right before them ("Dr. Foley")."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+from engine.deid.lexicons import EPONYM_HEADS, Lexicons, key, load_lexicons
+from schemas.phi import PhiCategory
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+|-[^\W\d_]+)*")
+TITLES = frozenset("dr doctor mr mrs ms miss mx prof professor sr sra srta".split())
+# Words after which a capitalised word is a name: relatives and roles (need a lexicon hit or a second word).
+RELATIONS = frozenset(
+    """son daughter wife husband mother father brother sister spouse partner niece nephew caregiver friend
+    guardian grandson granddaughter grandmother grandfather aunt uncle cousin fiance fiancee girlfriend
+    boyfriend neighbor neighbour roommate sibling stepson stepdaughter stepmother stepfather""".split()
+)
+# Words after which the next capitalised words are a name even if no lexicon knows them.
+STRONG = frozenset("patient pt name attending physician surgeon pcp provider resident intern nurse rn np cc".split())
+# "... by Susan Smith": only after these verbs.
+BY_VERBS = frozenset(
+    """seen referred dictated signed transcribed evaluated examined accompanied performed reviewed approved
+    authored written attested cosigned co-signed countersigned consulted discussed interpreted read
+    called covered followed""".split()
+)
+CREDENTIALS = frozenset("md m.d do d.o rn np pa pa-c phd dds dmd facp facs crna lpn cnm dpm od pharmd msw lcsw".split())
+# Capitalised words that start sentences and headings: never part of a name.
+STOP = frozenset(
+    """the a an and or but of in on at to for with without from by as is was are were be has had have he she
+    they his her their him them it its this that these those there here who which what when where why how
+    patient pt history physical exam examination assessment plan diagnosis diagnoses impression hospital
+    clinic medical center centre department service unit emergency internal medicine surgery surgical family
+    social past present chief complaint date time name report note summary discharge admission admitted
+    follow up review systems general vital signs lab labs laboratory results procedure procedures operation
+    operative postoperative preoperative findings indications indication description allergies medications
+    meds no yes not none negative positive normal left right bilateral alive deceased living healthy well
+    unknown noncontributory denies reports states mother father sister brother son daughter wife husband
+    dear sincerely thank thanks regards cc signed electronically dictated transcribed attending physician
+    nurse doctor dr mr mrs ms miss md do rn np pa phd mg ml kg cm mm am pm status post continue start stop
+    refill return call contact phone email fax address lives home street city state zip county mrn dob ssn
+    age sex male female man woman boy girl infant baby child old year years st nd rd th monday tuesday
+    wednesday thursday friday saturday sunday today tomorrow yesterday morning evening night also then
+    please see seen per via vs versus approximately about after before during since until while because
+    if so all any some each every other another new old first second third last next""".split()
+)
+
+
+_CREDENTIAL = re.compile(
+    r"(?<=[\w.])(?:,\s*|\s+)(?:M\.D\.|D\.O\.|MD|DO|RN|NP|PA-C|PhD|DDS|DMD|FACP|FACS|CRNA|LPN|PharmD|APRN|CNP)(?![\w-])"
+)
+
+
+@dataclass(frozen=True)
+class _Tok:
+    start: int
+    end: int
+    word: str
+    key: str
+    dot: bool  # a period follows ("J.")
+
+
+def _is_cap(w: str) -> bool:
+    return w[:1].isupper() and (len(w) == 1 or not w.isupper())
+
+
+def _is_upper_word(w: str) -> bool:
+    return len(w) > 1 and w.isupper()
+
+
+class NameRecognizer(EntityRecognizer):
+    """Token rules over the note; stateless between calls."""
+
+    MAX_NAME_TOKENS = 4
+
+    def __init__(self, lexicons: Lexicons | None = None) -> None:
+        self.lex = lexicons or load_lexicons()
+        super().__init__(supported_entities=[PhiCategory.NAME.value], name="DeidNameRecognizer")
+
+    def load(self) -> None:
+        pass
+
+    # -- token classes -------------------------------------------------------------------------------
+    def _clinical(self, toks: list[_Tok], i: int) -> bool:
+        """A protected clinical word here (eponym, drug, device, ICD-10-CM word)."""
+        lex, t = self.lex, toks[i]
+        parts = t.key.replace("’", "'").split("-")
+        if any(p in lex.clinical or p.removesuffix("'s") in lex.clinical for p in parts):
+            return True
+        if t.key in lex.clinical_words and t.key not in lex.first_names and t.key not in lex.last_names:
+            return True
+        if any(p.removesuffix("'s") in lex.clinical_if_head for p in parts):
+            nxt = toks[i + 1].key if i + 1 < len(toks) else ""
+            gap_ok = i + 1 < len(toks) and toks[i + 1].start - t.end <= 3
+            return gap_ok and (nxt in EPONYM_HEADS or nxt.rstrip("s") in EPONYM_HEADS)
+        return False
+
+    def _nameish(self, toks: list[_Tok], i: int, upper_ok: bool) -> bool:
+        """Could be part of a name given supporting context."""
+        w = toks[i].word
+        if len(w) == 1:
+            return w.isupper() and (w != "I" or toks[i].dot)
+        if toks[i].key in STOP or self._clinical(toks, i):
+            return False
+        return _is_cap(w) or (upper_ok and _is_upper_word(w))
+
+    def _known(self, t: _Tok) -> bool:
+        """A lexicon name that clinical text does not also use as an ordinary word."""
+        k = t.key.removesuffix("'s")
+        return (k in self.lex.first_names or k in self.lex.last_names) and k not in self.lex.ambiguous
+
+    def _in_lexicon(self, t: _Tok) -> bool:
+        """In a name list, even if also an ordinary word ("Brown"): enough after "her daughter,"."""
+        k = t.key.removesuffix("'s")
+        return k in self.lex.first_names or k in self.lex.last_names
+
+    # -- sequence helpers ----------------------------------------------------------------------------
+    def _run(self, text: str, toks: list[_Tok], i: int, upper_ok: bool, comma_ok: bool) -> int:
+        """End index (exclusive) of a name starting at token i: capitalised words or initials joined by a
+        space, an initial's period, a hyphen; optionally "Last, First"."""
+        j = i
+        while j < len(toks) and j - i < self.MAX_NAME_TOKENS and self._nameish(toks, j, upper_ok):
+            j += 1
+            if j < len(toks):
+                gap = text[toks[j - 1].end : toks[j].start]
+                if gap in (" ", ". ", "."):
+                    if gap.startswith(".") and len(toks[j - 1].word) > 1:
+                        break  # "Smith. Then" ends a sentence; only "J. Smith" joins over a period
+                    continue
+                if comma_ok and gap == ", " and j - i == 1 and self._nameish(toks, j, upper_ok):
+                    nxt = toks[j]
+                    if nxt.key not in CREDENTIALS and (self._known(nxt) or nxt.key in self.lex.first_names or len(nxt.word) == 1 or comma_ok == "any"):
+                        continue
+                break
+        return j
+
+    def analyze(self, text: str, entities=None, nlp_artifacts=None) -> list[RecognizerResult]:
+        toks = [_Tok(m.start(), m.end(), m.group(), key(m.group()), text.startswith(".", m.end())) for m in _WORD.finditer(text)]
+        spans: list[tuple[int, int]] = []
+        n = len(toks)
+        i = 0
+        while i < n:
+            t = toks[i]
+            k = t.key
+            nxt_gap = text[t.end : toks[i + 1].start] if i + 1 < n else ""
+            end = i + 1
+            if k in TITLES and i + 1 < n and nxt_gap.strip() in ("", ".") and "\n" not in nxt_gap:
+                # Dr. Foley: right after a title even clinical words are names
+                j = i + 1
+                while j < n and j - i <= self.MAX_NAME_TOKENS and (_is_cap(toks[j].word) or _is_upper_word(toks[j].word)) and (
+                    toks[j].key not in STOP or len(toks[j].word) == 1
+                ):
+                    j += 1
+                    gap = text[toks[j - 1].end : toks[j].start] if j < n else ""
+                    if gap not in (" ", ". ", ", ") or gap == ". " and len(toks[j - 1].word) > 1:
+                        break
+                    if j < n and text[toks[j - 1].end : toks[j].start] == ", " and not (self._known(toks[j]) or toks[j].key in self.lex.first_names or len(toks[j].word) == 1):
+                        break
+                if j > i + 1:
+                    spans.append((toks[i + 1].start, toks[j - 1].end))
+                    end = j
+            elif k in STRONG or k in RELATIONS or (k == "by" and i > 0 and toks[i - 1].key in BY_VERBS):
+                sep = nxt_gap.strip()
+                if "\n" not in nxt_gap and sep in ("", ":", ",", "-", "#"):
+                    strong = k in STRONG or k == "by"
+                    upper_ok = k in ("name", "patient", "pt") and sep == ":"
+                    start = i + 1
+                    if start < n and toks[start].key in ("is", "named") and strong is False:
+                        start += 1
+                    j = self._run(text, toks, start, upper_ok, "any" if (strong and sep == ":") else True) if start < n else start
+                    if j > start and (strong and (sep == ":" or k == "by") or any(self._in_lexicon(x) for x in toks[start:j]) or j - start >= 2):
+                        spans.append((toks[start].start, toks[j - 1].end))
+                        end = j
+            elif self._nameish(toks, i, False) and (self._known(t) or len(t.word) == 1):
+                j = self._run(text, toks, i, False, True)
+                run = toks[i:j]
+                if j - i >= 2 and any(self._known(x) for x in run) and not all(len(x.word) == 1 for x in run):
+                    spans.append((t.start, toks[j - 1].end))
+                    end = j
+            i = max(end, i + 1)
+        spans += self._before_credentials(text, toks)
+        return [RecognizerResult(PhiCategory.NAME.value, s, e, 0.8) for s, e in spans] + self._propagate(text, toks, spans)
+
+    def _before_credentials(self, text: str, toks: list[_Tok]) -> list[tuple[int, int]]:
+        """"Susan Okafor, MD", "J. Chen RN": up to three name-like words before a credential."""
+        out = []
+        ends = [t.end for t in toks]
+        for m in _CREDENTIAL.finditer(text):
+            j = bisect.bisect_right(ends, m.start()) - 1  # last token before the credential
+            i = j
+            while i >= 0 and j - i < 3 and self._nameish(toks, i, True):
+                gap = text[toks[i].end : toks[i + 1].start] if i < j else ""
+                if i < j and gap not in (" ", ". "):
+                    break
+                i -= 1
+            if i < j:
+                out.append((toks[i + 1].start, toks[j].end))
+        return out
+
+    def _propagate(self, text: str, toks: list[_Tok], spans: list[tuple[int, int]]) -> list[RecognizerResult]:
+        """Other capitalised occurrences of words already found as names ("Mr. Okafor" ... "Okafor says")."""
+        if not spans:
+            return []
+        found: set[str] = set()
+        covered = set()
+        si = 0
+        spans_sorted = sorted(spans)
+        for idx, t in enumerate(toks):
+            while si < len(spans_sorted) and spans_sorted[si][1] <= t.start:
+                si += 1
+            if si < len(spans_sorted) and spans_sorted[si][0] <= t.start and t.end <= spans_sorted[si][1]:
+                covered.add(idx)
+                if len(t.word) > 1 and t.key not in STOP and t.key not in self.lex.clinical:
+                    found.add(t.key.removesuffix("'s"))
+        out = []
+        for idx, t in enumerate(toks):
+            if idx in covered or not (_is_cap(t.word) or _is_upper_word(t.word)):
+                continue
+            if t.key.removesuffix("'s") in found and not self._clinical(toks, idx):
+                out.append(RecognizerResult(PhiCategory.NAME.value, t.start, t.end, 0.6))
+        return out

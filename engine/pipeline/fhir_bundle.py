@@ -1,0 +1,173 @@
+"""Stage 6: a note's suggestions -> one FHIR transaction Bundle (Conditions + one Provenance), validated and
+serialised deterministically.
+
+Per suggested code, a Condition: ICD-10-CM coding with display and code-set release, verificationStatus
+``unconfirmed`` (R4) / ``provisional`` with clinicalStatus ``active`` (R5, where clinicalStatus is
+required), category ``encounter-diagnosis``, subject and encounter from the note, evidence pointing to the
+DocumentReference, and the score, threshold and evidence spans as extensions (URLs below).
+
+Idempotency: every id derives from sha256(DocumentReference id | versionId | code | model name | model
+version). Conditions carry that as an identifier and are written with a conditional update
+(``PUT Condition?identifier=system|value``); the Provenance has no searchable identifier, so it gets a
+client-assigned id from the same hash and a plain ``PUT Provenance/<id>``. Re-sending a note's Bundle
+therefore changes nothing on a FHIR server; a new model version creates new resources beside the old.
+
+Determinism: same inputs -> byte-identical output (sorted keys, compact separators, UTF-8). The only
+time in the Bundle is ``recorded`` (Provenance.recorded and Condition.recordedDate), passed in by the
+caller: the first time this note version was coded by this model (see ``docs/engine-stages.md``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import Any, Sequence
+
+from pydantic import ValidationError
+
+from engine.pipeline.parse import error_locations
+from engine.pipeline.types import ParsedNote, ProcessingError
+from schemas.envelopes import ModelRef, Suggestion
+
+ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+PROJECT_FHIR_BASE = "https://icd-coder.org/fhir"  # canonical base of this project's FHIR artefacts
+EXT_SCORE = f"{PROJECT_FHIR_BASE}/StructureDefinition/suggestion-score"  # valueDecimal 0..1
+EXT_THRESHOLD = f"{PROJECT_FHIR_BASE}/StructureDefinition/suggestion-threshold"  # valueDecimal 0..1
+EXT_EVIDENCE = f"{PROJECT_FHIR_BASE}/StructureDefinition/suggestion-evidence"  # complex: start, end, weight
+SUGGESTION_ID_SYSTEM = f"{PROJECT_FHIR_BASE}/NamingSystem/suggestion-id"
+BUNDLE_ID_SYSTEM = f"{PROJECT_FHIR_BASE}/NamingSystem/note-coding-id"
+_UUID_NAMESPACE = uuid.UUID("6f0b5a52-43a4-5c4e-9d0e-7c1cbd1e4a8e")
+_TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
+DEVICE_ID = "model"
+
+
+def note_key(note: ParsedNote, model: ModelRef) -> str:
+    """Stable key of "this note version coded by this model version" (also the processed-record key)."""
+    return _hash(note.document_id, note.document_version or "", model.name, str(model.version))
+
+
+def suggestion_key(note: ParsedNote, code: str, model: ModelRef) -> str:
+    return _hash(note.document_id, note.document_version or "", code, model.name, str(model.version))
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()
+
+
+def _urn(key: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(_UUID_NAMESPACE, key)}"
+
+
+def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    c = {"system": system, "code": code}
+    if display:
+        c["display"] = display
+    return c
+
+
+def _decimal(value: float) -> str:
+    return format(value, ".4f").rstrip("0").rstrip(".") or "0"
+
+
+def condition(note: ParsedNote, s: Suggestion, model: ModelRef, recorded: dt.datetime) -> dict[str, Any]:
+    r5 = note.fhir_version == "R5"
+    evidence_ext = [
+        {
+            "url": EXT_EVIDENCE,
+            "extension": [
+                {"url": "start", "valueInteger": span.start},
+                {"url": "end", "valueInteger": span.end},
+                {"url": "weight", "valueDecimal": _decimal(span.weight)},
+            ],
+        }
+        for span in s.evidence
+    ]
+    docref = {"reference": note.reference}
+    res: dict[str, Any] = {
+        "resourceType": "Condition",
+        "identifier": [{"system": SUGGESTION_ID_SYSTEM, "value": suggestion_key(note, s.code, model)}],
+        "extension": [
+            {"url": EXT_SCORE, "valueDecimal": _decimal(s.score)},
+            {"url": EXT_THRESHOLD, "valueDecimal": _decimal(s.threshold)},
+            *evidence_ext,
+        ],
+        "verificationStatus": {"coding": [_coding(f"{_TERMINOLOGY}/condition-ver-status", "provisional" if r5 else "unconfirmed")]},
+        "category": [{"coding": [_coding(f"{_TERMINOLOGY}/condition-category", "encounter-diagnosis", "Encounter Diagnosis")]}],
+        "code": {"coding": [{"system": ICD10CM_SYSTEM, "version": model.code_set_release, "code": s.code, "display": s.display}], "text": s.display},
+        "subject": {"reference": note.subject},
+        "recordedDate": recorded,
+        "evidence": [{"reference": docref}] if r5 else [{"detail": [docref]}],
+    }
+    if r5:
+        res["clinicalStatus"] = {"coding": [_coding(f"{_TERMINOLOGY}/condition-clinical", "active")]}
+    if note.encounter:
+        res["encounter"] = {"reference": note.encounter}
+    return res
+
+
+def provenance(note: ParsedNote, model: ModelRef, targets: Sequence[str], recorded: dt.datetime) -> dict[str, Any]:
+    r5 = note.fhir_version == "R5"
+    if r5:
+        device = {"resourceType": "Device", "id": DEVICE_ID, "name": [{"value": model.name, "type": "user-friendly-name"}], "version": [{"value": str(model.version)}]}
+    else:
+        device = {"resourceType": "Device", "id": DEVICE_ID, "deviceName": [{"name": model.name, "type": "model-name"}], "version": [{"value": str(model.version)}]}
+    source = note.reference + (f"/_history/{note.document_version}" if note.document_version else "")
+    return {
+        "resourceType": "Provenance",
+        "id": "icdcoder-" + note_key(note, model)[:40],
+        "contained": [device],
+        "target": [{"reference": t} for t in targets],
+        "recorded": recorded,
+        "activity": {"coding": [_coding("http://terminology.hl7.org/CodeSystem/v3-DataOperation", "CREATE", "create")]},
+        "agent": [{"type": {"coding": [_coding(f"{_TERMINOLOGY}/provenance-participant-type", "assembler", "Assembler")]}, "who": {"reference": f"#{DEVICE_ID}"}}],
+        "entity": [{"role": "source", "what": {"reference": source}}],
+    }
+
+
+def bundle_dict(note: ParsedNote, suggestions: Sequence[Suggestion], model: ModelRef, recorded: dt.datetime) -> dict[str, Any]:
+    """The transaction Bundle as plain JSON-able data (not yet validated). No suggestions: no entries."""
+    if recorded.tzinfo is None:
+        raise ValueError("recorded must be timezone-aware")
+    if not note.subject:
+        raise ProcessingError("no_subject", "subject (needed for Condition.subject)")
+    entries = []
+    for s in suggestions:
+        value = suggestion_key(note, s.code, model)
+        entries.append(
+            {
+                "fullUrl": _urn(value),
+                "resource": condition(note, s, model, recorded),
+                "request": {"method": "PUT", "url": f"Condition?identifier={SUGGESTION_ID_SYSTEM}|{value}"},
+            }
+        )
+    if entries:
+        prov = provenance(note, model, [e["fullUrl"] for e in entries], recorded)
+        entries.append({"fullUrl": _urn(prov["id"]), "resource": prov, "request": {"method": "PUT", "url": f"Provenance/{prov['id']}"}})
+    return {"resourceType": "Bundle", "type": "transaction", "identifier": {"system": BUNDLE_ID_SYSTEM, "value": note_key(note, model)}, "entry": entries}
+
+
+def bundle_class(fhir_version: str) -> type:
+    if fhir_version == "R4":
+        from fhir.resources.R4B.bundle import Bundle
+    elif fhir_version == "R5":
+        from fhir.resources.bundle import Bundle
+    else:
+        raise ValueError(f"unknown FHIR version {fhir_version!r}")
+    return Bundle
+
+
+def serialise(bundle: Any) -> bytes:
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8."""
+    data = json.loads(bundle.model_dump_json(exclude_none=True))
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def build_bundle(note: ParsedNote, suggestions: Sequence[Suggestion], model: ModelRef, recorded: dt.datetime) -> bytes:
+    """Build, validate with fhir.resources (the note's FHIR version) and serialise a note's Bundle."""
+    try:
+        bundle = bundle_class(note.fhir_version).model_validate(bundle_dict(note, suggestions, model, recorded))
+    except ValidationError as err:
+        raise ProcessingError("invalid_output", error_locations(err)) from None
+    return serialise(bundle)

@@ -1,0 +1,40 @@
+"""The embedded default: the exported ``model.onnx`` run in-process with onnxruntime (no Triton needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from engine.pipeline.infer.base import InferenceBackend, InferenceResult
+from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS
+
+
+class LocalOnnxBackend(InferenceBackend):
+    """onnxruntime on ``<repository>/<model>/<version>/model.onnx``; CUDA when onnxruntime has it."""
+
+    def __init__(self, onnx_path: Path, max_segments_per_request: int = 32, intra_op_threads: int = 0) -> None:
+        onnx_path = Path(onnx_path)
+        if not onnx_path.is_file():
+            raise FileNotFoundError(f"no ONNX model at {onnx_path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads  # 0: onnxruntime's default (all cores)
+        wanted = ("CUDAExecutionProvider", "CPUExecutionProvider")
+        providers = [p for p in wanted if p in ort.get_available_providers()]
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+        inputs = {i.name for i in self.session.get_inputs()}
+        outputs = {o.name for o in self.session.get_outputs()}
+        if not {INPUT_IDS, ATTENTION_MASK} <= inputs or OUTPUT_PROBS not in outputs:
+            raise ValueError(f"{onnx_path} has inputs {sorted(inputs)} and outputs {sorted(outputs)}; expected {INPUT_IDS}, {ATTENTION_MASK} -> {OUTPUT_PROBS}")
+        self.evidence = {OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS} <= outputs
+        self.output_names = [OUTPUT_PROBS] + ([OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS] if self.evidence else [])
+        self.max_segments_per_request = max_segments_per_request
+
+    def infer(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> InferenceResult:
+        feeds = {INPUT_IDS: np.ascontiguousarray(input_ids, dtype=np.int64), ATTENTION_MASK: np.ascontiguousarray(attention_mask, dtype=np.int64)}
+        outputs = self.session.run(self.output_names, feeds)
+        probs = outputs[0].astype(np.float32, copy=False)
+        if self.evidence:
+            return InferenceResult(probs, outputs[1].astype(np.int64, copy=False), outputs[2].astype(np.float32, copy=False))
+        return InferenceResult(probs)

@@ -1,0 +1,165 @@
+"""Stage 7: the stages composed. Message bytes in, ``ProcessedNote`` (with its FHIR Bundle) or a per-note
+``ProcessingError`` out; one inference pass for the whole batch.
+
+Per-note failures (bad message, de-identification failure, no subject) come back in the result list in
+the position of their record; a backend outage raises ``TransientError`` for the whole batch (nothing is
+dead-lettered for it: the service retries).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+from engine.model_runtime import ModelRuntime
+from engine.pipeline.aggregate import AggregationParams, aggregate_notes
+from engine.pipeline.deidentify import deidentify_note, make_deidentifier
+from engine.pipeline.fhir_bundle import build_bundle, note_key
+from engine.pipeline.infer.base import InferenceBackend, run_segments
+from engine.pipeline.parse import parse_document_reference
+from engine.pipeline.segment import segment_texts, segments_per_note
+from engine.pipeline.types import ParsedNote, ProcessedNote, ProcessingError, SourceRecord
+from schemas.settings import EngineSettings
+
+# Given note keys (``fhir_bundle.note_key``), return when each was first processed, for those that were.
+# The service answers from its processed-note records, so a re-delivered note keeps its first time and
+# its Bundle is byte-identical.
+ProcessedAtLookup = Callable[[Sequence[str]], Mapping[str, dt.datetime]]
+
+
+def utc_now_ms() -> dt.datetime:
+    """Now in UTC to the millisecond (what FHIR instants and the processed-note records keep)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+@dataclass
+class _Work:
+    index: int  # position in the record batch
+    record: SourceRecord
+    note: ParsedNote
+    deid: object  # engine.deid.DeidResult
+    timings: dict[str, float]
+
+
+class NoteProcessor:
+    def __init__(
+        self,
+        runtime: ModelRuntime,
+        backend: InferenceBackend,
+        settings: EngineSettings,
+        deidentifier: object | None = None,
+        processed_at_lookup: ProcessedAtLookup | None = None,
+        clock: Callable[[], dt.datetime] = utc_now_ms,
+    ) -> None:
+        self.runtime = runtime
+        self.backend = backend
+        self.settings = settings
+        self.deidentifier = deidentifier if deidentifier is not None else make_deidentifier(settings)
+        self.processed_at_lookup = processed_at_lookup
+        self.clock = clock
+        self.model = runtime.model_ref
+        self.params = AggregationParams(
+            max_suggestions=settings.max_suggestions_per_note,
+            evidence_tokens=settings.evidence_tokens_per_code,
+            score_floor=settings.audit_score_floor,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings, **kwargs: object) -> "NoteProcessor":
+        """Load the model version named by ``ICDCODER_MODEL_*`` and pick the backend (Triton when
+        ``ICDCODER_TRITON_URL`` is set, else in-process onnxruntime). ``processor.backend.check()`` tells
+        whether the model can serve. Raises FileNotFoundError/ValueError for a bad repository."""
+        from engine.model_runtime import load_runtime_from_settings
+        from engine.pipeline.infer.factory import make_backend
+
+        runtime = load_runtime_from_settings(settings.model)
+        return cls(runtime, make_backend(settings, runtime), settings, **kwargs)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def process_batch(self, records: Sequence[SourceRecord]) -> list[ProcessedNote | ProcessingError]:
+        results: list[ProcessedNote | ProcessingError | None] = [None] * len(records)
+        work: list[_Work] = []
+        for i, record in enumerate(records):
+            timings: dict[str, float] = {}
+            try:
+                with _timed(timings, "parse"):
+                    note = parse_document_reference(record, self.settings.fhir_version, self.settings.max_note_chars)
+                    if not note.subject:  # a Condition needs a subject: fail before spending inference on it
+                        raise ProcessingError("no_subject", "subject (needed for Condition.subject)")
+                with _timed(timings, "deid"):
+                    deid = deidentify_note(self.deidentifier, note)
+            except ProcessingError as err:
+                results[i] = err
+                continue
+            work.append(_Work(i, record, note, deid, timings))
+
+        if work:
+            self._code(work, results)
+        return results  # type: ignore[return-value]  # every slot is filled
+
+    def _code(self, work: list[_Work], results: list) -> None:
+        batch_timings: dict[str, float] = {}
+        with _timed(batch_timings, "segment"):
+            segments = segment_texts([w.deid.text for w in work], self.runtime)
+        with _timed(batch_timings, "infer"):
+            result = run_segments(self.backend, segments, self.runtime.pad_id, self.runtime.max_length)
+        with _timed(batch_timings, "aggregate"):
+            coded = aggregate_notes(segments, result, len(work), self.runtime.metadata, self.params, [w.deid.to_original for w in work])
+        # Batch stages are charged to each note by its share of the segments.
+        rows = segments_per_note(segments, len(work))
+        processed_at = self._processed_at([w.note for w in work])
+        for w, codes, note_rows in zip(work, coded, rows):
+            share = len(note_rows) / len(segments)
+            timings = {**w.timings, **{k: v * share for k, v in batch_timings.items()}}
+            try:
+                with _timed(timings, "fhir"):
+                    when = processed_at[note_key(w.note, self.model)]
+                    bundle = build_bundle(w.note, codes.suggestions, self.model, when)
+            except ProcessingError as err:
+                results[w.index] = err
+                continue
+            results[w.index] = ProcessedNote(
+                note=w.note,
+                source=w.record.position,
+                deid_text=w.deid.text,
+                deid_text_sha256=hashlib.sha256(w.deid.text.encode("utf-8")).hexdigest(),
+                model=self.model,
+                thresholds_global=self.runtime.metadata.thresholds.global_threshold,
+                scores=codes.scores,
+                suggestions=codes.suggestions,
+                bundle_json=bundle,
+                output_key=self._output_key(w.note),
+                processed_at=when,
+                timings_ms=timings,
+            )
+
+    def _processed_at(self, notes: Sequence[ParsedNote]) -> dict[str, dt.datetime]:
+        keys = [note_key(n, self.model) for n in notes]
+        known = dict(self.processed_at_lookup(keys)) if self.processed_at_lookup else {}
+        now = self.clock()
+        return {k: known.get(k, now) for k in keys}
+
+    def _output_key(self, note: ParsedNote) -> bytes:
+        if self.settings.kafka.output_key == "encounter" and note.encounter:
+            return note.encounter.encode("utf-8")
+        # No encounter (or keyed by patient): the patient keeps the note's outputs in one partition.
+        return (note.subject or note.reference).encode("utf-8")
+
+
+class _timed:
+    """Adds the block's wall time in milliseconds to ``timings[name]``."""
+
+    def __init__(self, timings: dict[str, float], name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + (time.perf_counter() - self.start) * 1000

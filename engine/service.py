@@ -1,0 +1,218 @@
+"""The streaming loop: poll a batch -> process -> record in Redis -> write every sink and the dead letters
+-> commit. At-least-once: offsets are committed only after every output of the batch is acknowledged.
+
+A ``TransientError`` (inference backend, Redis or broker unavailable) retries the unfinished steps of the
+same batch with exponential backoff, forever, while the consumer holds its partitions paused; nothing is
+dead-lettered or committed meanwhile. A ``ProcessingError`` sends that one message to the dead-letter
+topic and the stream goes on. SIGTERM/SIGINT stop polling, finish the batch in hand and commit it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+from engine.observability import Health, Metrics
+from engine.pipeline.dead_letter import DeadLetterWriter
+from engine.pipeline.idempotency import ProcessedStore
+from engine.pipeline.types import ProcessedNote, ProcessingError, Sink, SourceRecord, TransientError
+
+log = logging.getLogger(__name__)
+
+
+class Processor(Protocol):
+    def process_batch(self, records: list[SourceRecord]) -> list[ProcessedNote | ProcessingError]: ...
+
+
+class Source(Protocol):
+    def poll_batch(self) -> list[SourceRecord]: ...
+    def hold(self) -> None: ...
+    def commit(self, records: list[SourceRecord]) -> bool: ...
+    def lag(self) -> dict[int, int]: ...
+
+
+@dataclass(frozen=True)
+class Backoff:
+    initial_s: float = 0.2
+    max_s: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.max_s, self.initial_s * 2**attempt)
+        return base * random.uniform(0.8, 1.0)  # jitter: replicas do not retry in lock step
+
+
+@dataclass
+class RunSummary:
+    batches: int = 0
+    coded: int = 0
+    repeats: int = 0
+    dead_letters: int = 0
+    retries: int = 0
+    stopped_by: str = ""
+
+    @property
+    def notes(self) -> int:
+        return self.coded + self.dead_letters
+
+
+class _Dependency(TransientError):
+    def __init__(self, dependency: str, err: TransientError) -> None:
+        super().__init__(str(err))
+        self.dependency = dependency
+
+
+@dataclass
+class _BatchState:
+    """How far a batch got, so a retry redoes only what is unfinished (no needless re-emits)."""
+
+    records: list[SourceRecord]
+    written: bool = False
+    committed: bool = False
+
+
+@dataclass
+class CodingService:
+    source: Source
+    processor: Processor
+    sinks: Sequence[Sink]
+    dead_letters: DeadLetterWriter
+    store: ProcessedStore
+    metrics: Metrics
+    health: Health = field(default_factory=Health)
+    backoff: Backoff = field(default_factory=Backoff)
+    stop: threading.Event = field(default_factory=threading.Event)
+    failing: set[str] = field(default_factory=set)  # dependencies whose last call failed (for /readyz)
+
+    def run(self, max_notes: int | None = None, idle_exit_s: float | None = None) -> RunSummary:
+        summary = RunSummary()
+        last_record = time.monotonic()
+        while not self.stop.is_set():
+            self.health.tick()
+            batch = self.source.poll_batch()
+            if not batch:
+                if idle_exit_s is not None and time.monotonic() - last_record >= idle_exit_s:
+                    summary.stopped_by = "idle"
+                    break
+                continue
+            last_record = time.monotonic()
+            self.metrics.batch_size.observe(len(batch))
+            if not self._handle(_BatchState(batch), summary):
+                break  # stopped while a dependency was down: the batch stays uncommitted, re-delivered later
+            summary.batches += 1
+            self._update_lag()
+            if max_notes is not None and summary.notes >= max_notes:
+                summary.stopped_by = "max_notes"
+                break
+        summary.stopped_by = summary.stopped_by or "signal"
+        log.info("service stopped", extra={"fields": {"reason": summary.stopped_by, "batches": summary.batches,
+                 "coded": summary.coded, "repeats": summary.repeats, "dead_letters": summary.dead_letters, "retries": summary.retries}})
+        return summary
+
+    def _handle(self, state: _BatchState, summary: RunSummary) -> bool:
+        attempt = 0
+        while True:
+            try:
+                self._advance(state, summary)
+                self.failing.clear()
+                return True
+            except _Dependency as err:
+                self.failing.add(err.dependency)
+                self.metrics.retries.labels(dependency=err.dependency).inc()
+                summary.retries += 1
+                delay = self.backoff.delay(attempt)
+                attempt += 1
+                log.warning("dependency unavailable; retrying the batch", extra={"fields": {
+                    "dependency": err.dependency, "attempt": attempt, "delay_s": round(delay, 2), "records": len(state.records)}})
+                if not self._wait(delay):
+                    return False
+
+    def _wait(self, delay_s: float) -> bool:
+        """Sleep ``delay_s`` while keeping group membership; False if asked to stop meanwhile."""
+        deadline = time.monotonic() + delay_s
+        while time.monotonic() < deadline:
+            self.health.tick()
+            try:
+                self.source.hold()
+            except TransientError:
+                pass  # the broker itself is down: the next attempt reports it
+            if self.stop.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+                return False
+        return True
+
+    def _advance(self, state: _BatchState, summary: RunSummary) -> None:
+        if not state.written:
+            t0 = time.perf_counter()
+            results = self._step("inference", self._process, state.records)
+            self.metrics.stage_seconds.labels(stage="process_batch").observe(time.perf_counter() - t0)
+            coded = [r for r in results if isinstance(r, ProcessedNote)]
+            failed = [(rec, r) for rec, r in zip(state.records, results) if isinstance(r, ProcessingError)]
+            coded, repeats = self._step("redis", self.store.settle, coded)
+            t0 = time.perf_counter()
+            for sink in self.sinks:
+                self._step("kafka", sink.write, coded)
+            if failed:
+                self._step("kafka", self.dead_letters.write, failed)
+            self.metrics.stage_seconds.labels(stage="sinks").observe(time.perf_counter() - t0)
+            state.written = True
+            self._count(coded, repeats, failed, summary)
+        t0 = time.perf_counter()
+        committed = self._step("kafka", self.source.commit, state.records)
+        self.metrics.stage_seconds.labels(stage="commit").observe(time.perf_counter() - t0)
+        self.metrics.commits.labels(result="ok" if committed else "rebalanced").inc()
+        state.committed = True
+
+    def _process(self, records: list[SourceRecord]) -> list[ProcessedNote | ProcessingError]:
+        """The processor's results, one per record. If the batch call fails unexpectedly, each record is
+        tried alone so one bad message cannot stop the stream: the one that still fails is dead-lettered."""
+        try:
+            results = self.processor.process_batch(records)
+        except TransientError:
+            raise
+        except Exception:
+            log.exception("batch processing failed; processing its records one by one")
+            results = [self._process_one(r) for r in records]
+        if len(results) != len(records):
+            raise RuntimeError(f"processor returned {len(results)} results for {len(records)} records")
+        return results
+
+    def _process_one(self, record: SourceRecord) -> ProcessedNote | ProcessingError:
+        try:
+            return self.processor.process_batch([record])[0]
+        except TransientError:
+            raise
+        except Exception as err:
+            log.exception("record failed with an unexpected error; dead-lettering it")
+            return ProcessingError("internal_error", type(err).__name__)
+
+    @staticmethod
+    def _step(dependency: str, fn, *args):
+        try:
+            return fn(*args)
+        except TransientError as err:
+            raise _Dependency(dependency, err) from err
+
+    def _count(self, coded: list[ProcessedNote], repeats: int, failed: list, summary: RunSummary) -> None:
+        m = self.metrics
+        m.notes.labels(outcome="coded").inc(len(coded) - repeats)
+        m.notes.labels(outcome="repeat").inc(repeats)
+        for n in coded:
+            for stage, ms in n.timings_ms.items():
+                m.stage_seconds.labels(stage=stage).observe(ms / 1000)
+        for _, err in failed:
+            m.dead_letters.labels(reason=err.reason).inc()
+        summary.coded += len(coded)
+        summary.repeats += repeats
+        summary.dead_letters += len(failed)
+        log.info("batch done", extra={"fields": {"records": len(coded) + len(failed), "coded": len(coded),
+                 "repeats": repeats, "dead_letters": len(failed), "reasons": sorted({e.reason for _, e in failed})}})
+
+    def _update_lag(self) -> None:
+        try:
+            for partition, lag in self.source.lag().items():
+                self.metrics.consumer_lag.labels(partition=str(partition)).set(lag)
+        except Exception:  # lag is informational; Tansu does not always report it
+            log.debug("consumer lag unavailable")

@@ -1,0 +1,88 @@
+"""End to end on the real servers: DocumentReferences on Tansu -> ``python -m engine run`` (a child process)
+with the Triton backend against the real tritonserver -> one FHIR Bundle per note on the output topic.
+
+Checks: every note yields exactly one Bundle or one dead letter (none lost, none duplicated); every Bundle
+and Condition validates (FHIR R4B); codes and scores match the in-process ``local`` backend on the same
+exported model.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from engine.model_runtime import load_runtime
+from engine.pipeline.fhir_bundle import EXT_SCORE, note_key
+from engine.pipeline.infer.local import LocalOnnxBackend
+from engine.pipeline.parse import parse_document_reference
+from engine.pipeline.processor import NoteProcessor
+from engine.pipeline.segment import segment_texts
+from engine.pipeline.types import ProcessedNote
+from schemas.settings import EngineSettings
+from tests.docref_factory import document_reference, from_note_record, mtsamples_texts, source_record, to_bytes
+from tests.fixtures.model_repo import MODEL_NAME
+from tests.fixtures.servers import EngineProcess, bundle_note_key, create_topic, engine_env, produce, read_topic
+
+pytestmark = pytest.mark.servers
+N_SYNTHETIC, N_MTSAMPLES = 150, 50
+
+
+def _documents(synthetic_notes) -> list[dict]:
+    docs = [from_note_record(n.record) for n in synthetic_notes[:N_SYNTHETIC]]
+    for i, text in enumerate(mtsamples_texts(N_MTSAMPLES, min_chars=200)):
+        docs.append(document_reference(text, doc_id=f"mts-{i}", subject=f"Patient/mts-{i}", encounter=f"Encounter/mts-{i}"))
+    return docs
+
+
+def test_every_note_yields_one_valid_bundle_matching_local(kafka_bootstrap, redis_url, unique_topic, tmp_path,
+                                                          synthetic_notes, exported_model_repo, triton_server):
+    docs = _documents(synthetic_notes)
+    runtime = load_runtime(exported_model_repo, MODEL_NAME)
+    keys = [note_key(parse_document_reference(source_record(d)), runtime.model_ref) for d in docs]
+    assert len(set(keys)) == len(docs)
+    for purpose in ("in", "out", "dlq"):
+        create_topic(kafka_bootstrap, unique_topic(purpose), 3)
+    produce(kafka_bootstrap, unique_topic("in"), [(d["id"].encode(), to_bytes(d), None) for d in docs])
+
+    env = engine_env(kafka_bootstrap, redis_url, unique_topic, exported_model_repo, triton_url=triton_server.grpc_url,
+                     kafka_max_poll_records="32")
+    engine = EngineProcess(tmp_path, env, ["--max-notes", str(len(docs)), "--idle-exit-s", "60"])
+    try:
+        assert engine.wait(timeout_s=150) == 0, engine.logs()[-3000:]
+    finally:
+        engine.stop()
+    assert "LocalOnnxBackend" not in engine.logs() and "TritonBackend" in engine.logs()
+
+    out = read_topic(kafka_bootstrap, unique_topic("out"), expected=len(docs))
+    dlq = read_topic(kafka_bootstrap, unique_topic("dlq"), expected=0, settle_s=0.5)
+    assert dlq == [], [dict(r.headers)["dlq.reason"] for r in dlq]
+    produced = [bundle_note_key(r.value) for r in out]
+    assert sorted(produced) == sorted(keys)  # exactly one Bundle per note: none lost, none duplicated
+
+    bundles = {bundle_note_key(r.value): Bundle.model_validate_json(r.value) for r in out}
+    by_doc = {k: d for k, d in zip(keys, docs)}
+    for r in out:
+        doc = by_doc[bundle_note_key(r.value)]
+        assert r.key == doc["context"]["encounter"][0]["reference"].encode()
+
+    # The same notes through the in-process onnxruntime backend.
+    settings = EngineSettings()
+    local = NoteProcessor(runtime, LocalOnnxBackend(runtime.onnx_path), settings).process_batch([source_record(d) for d in docs])
+    assert all(isinstance(p, ProcessedNote) for p in local)
+    multi_segment = 0
+    for key, p in zip(keys, local):
+        conditions = [e.resource for e in bundles[key].entry or [] if e.resource.__resource_type__ == "Condition"]
+        served = {c.code.coding[0].code: float(next(x.valueDecimal for x in c.extension if x.url == EXT_SCORE)) for c in conditions}
+        expected = {s.code: s.score for s in p.suggestions}
+        near_threshold = {s.code for s in p.suggestions if abs(s.score - s.threshold) < 1e-4}
+        assert set(served) ^ set(expected) <= near_threshold, key
+        for code in set(served) & set(expected):
+            assert served[code] == pytest.approx(expected[code], abs=2e-4), (key, code)
+        for c in conditions:
+            assert c.subject.reference == by_doc[key]["subject"]["reference"]
+            assert c.evidence[0].detail[0].reference == f"DocumentReference/{by_doc[key]['id']}"
+        multi_segment += len(segment_texts([p.deid_text], runtime)) > 1
+    assert multi_segment >= 5  # long notes (several segments) took part
+    assert sum(1 for b in bundles.values() if b.entry) >= 10, "too few notes got any suggestion to compare"

@@ -1,0 +1,1 @@
+"""Data: ICD-10-CM label preparation, importers, dataset splits, statistics and synthetic notes."""

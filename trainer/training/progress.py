@@ -1,0 +1,23 @@
+"""Progress bar for training (rank 0 only): loss, real tokens/s, learning rate; tqdm gives the ETA."""
+
+from __future__ import annotations
+
+import time
+
+from tqdm.auto import tqdm
+
+
+class Progress:
+    def __init__(self, total_steps: int, initial_step: int = 0, enabled: bool = True, desc: str = "train"):
+        self.bar = tqdm(total=total_steps, initial=initial_step, desc=desc, unit="step", disable=not enabled, dynamic_ncols=True)
+        self.start = time.perf_counter()
+        self.tokens = 0
+
+    def update(self, steps: int, loss: float, tokens: int, lr: float) -> None:
+        self.tokens += tokens
+        rate = self.tokens / max(time.perf_counter() - self.start, 1e-9)
+        self.bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:,.0f}", lr=f"{lr:.2e}", refresh=False)
+        self.bar.update(steps)
+
+    def close(self) -> None:
+        self.bar.close()
