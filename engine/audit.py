@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from tqdm import tqdm
 
 from engine.kafka_config import consumer_kwargs
 from engine.pipeline.sinks import send_all
@@ -68,14 +69,15 @@ class AuditSink:
 
 
 def read_topic(kafka: KafkaSettings, topic: str, *, from_offset: int | None = None, to_offset: int | None = None,
-               from_time: dt.datetime | None = None, idle_s: float = 1.5) -> Iterator[ConsumerRecord]:
+               from_time: dt.datetime | None = None, idle_s: float = 0.5) -> Iterator[ConsumerRecord]:
     """Records of every partition of ``topic`` from ``from_offset`` (or the first at/after ``from_time``, or
     the beginning) up to ``to_offset`` inclusive (or the end), without joining a consumer group.
 
-    The end is reached when positions pass the broker's end offsets and nothing new arrived for ``idle_s``
-    (Tansu under-reports end offsets, so they only bound the wait from below)."""
+    The end is reached when every partition's position has reached its high watermark (as reported by a
+    fetch response) and nothing new arrived for ``idle_s``."""
     kw = consumer_kwargs(kafka)
-    kw.update(group_id=None, enable_auto_commit=False)
+    # an offset past the end reads nothing (the default, earliest, would silently restart from the beginning)
+    kw.update(group_id=None, enable_auto_commit=False, auto_offset_reset="latest")
     consumer = KafkaConsumer(**kw)
     try:
         partitions = consumer.partitions_for_topic(topic)
@@ -108,8 +110,10 @@ def read_topic(kafka: KafkaSettings, topic: str, *, from_offset: int | None = No
                     last_record = time.monotonic()
                     yield r
             if not polled:
-                open_tps = [tp for tp in tps if tp not in finished]
-                caught_up = all(consumer.position(tp) >= ends[tp] for tp in open_tps)
+                # caught up: a fetch response has told us the partition's high watermark and we are there
+                # (list-offsets alone is not enough: Tansu under-reports it after multi-record batches)
+                caught_up = all(consumer.highwater(tp) is not None and consumer.position(tp) >= max(ends[tp], consumer.highwater(tp))
+                                for tp in tps if tp not in finished)
                 if caught_up and time.monotonic() - last_record >= idle_s:
                     break
     finally:
@@ -134,11 +138,13 @@ class AuditRange:
         return ", ".join(parts) or "the whole topic"
 
 
-def read_audit(kafka: KafkaSettings, topic: str, selection: AuditRange, idle_s: float = 1.5) -> tuple[list[tuple[SourcePosition, AuditRecord]], int]:
+def read_audit(kafka: KafkaSettings, topic: str, selection: AuditRange, idle_s: float = 0.5,
+               progress: bool = False) -> tuple[list[tuple[SourcePosition, AuditRecord]], int]:
     """Audit records in ``selection`` (times compare with ``processed_at``) and the count of unreadable records."""
     out, unreadable = [], 0
-    for r in read_topic(kafka, topic, from_offset=selection.from_offset, to_offset=selection.to_offset,
-                        from_time=selection.from_time, idle_s=idle_s):
+    records = read_topic(kafka, topic, from_offset=selection.from_offset, to_offset=selection.to_offset,
+                         from_time=selection.from_time, idle_s=idle_s)
+    for r in tqdm(records, desc=f"reading {topic}", unit="record", disable=not progress):
         try:
             record = AuditRecord.model_validate_json(r.value)
         except ValueError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import sys
 from collections import Counter
@@ -35,8 +36,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-version", type=int, help="model version; default the newest (ICDCODER_MODEL_VERSION)")
     parser.add_argument("--triton-url", help="score on this Triton server instead of in-process onnxruntime (ICDCODER_TRITON_URL)")
     parser.add_argument("--fhir-version", choices=["R4", "R5"], help="FHIR release of input and output (ICDCODER_ENGINE_FHIR_VERSION)")
+    parser.add_argument("--recorded-at", type=_instant, help="ISO time with zone for Provenance.recorded (reproducible output); default: now")
     parser.add_argument("--batch-size", type=int, default=32, help="notes per inference batch (default 32)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _instant(value: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {value!r}") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a time zone, e.g. 2026-01-01T00:00:00Z")
+    return when.astimezone(dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -138,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"no such file: {path}")
     settings = settings_from_args(args)
     try:
-        processor = NoteProcessor.from_settings(settings)
+        clock = {"clock": lambda: args.recorded_at} if args.recorded_at else {}
+        processor = NoteProcessor.from_settings(settings, **clock)
     except (FileNotFoundError, ValueError) as err:
         raise UserError(f"cannot load model: {err}") from None
     lines = {path: _count_lines(path) for path in args.files}

@@ -124,7 +124,7 @@ class FeedbackPublisher:
         send_all(self.producer, [(self.topic, decision.item_id.encode(), payload, headers)])
 
 
-def read_decisions(kafka: KafkaSettings, topic: str | None = None, idle_s: float = 1.5) -> tuple[list[CoderDecision], int]:
+def read_decisions(kafka: KafkaSettings, topic: str | None = None, idle_s: float = 0.5) -> tuple[list[CoderDecision], int]:
     """Every coder decision on the feedback topic, duplicates (same decision id) dropped, and the number
     of records skipped because they carried no readable CoderDecision header."""
     seen: dict[str, CoderDecision] = {}

@@ -109,7 +109,7 @@ def evaluate(records: Sequence[AuditRecord], decisions: Sequence[CoderDecision])
 
 def write_reports(out: Path, reports: Sequence[VersionReport], decisions: int, skipped: dict[str, int]) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "feedback_eval.json", "md": out / "feedback_eval.md"}
+    paths: dict[str, Path] = {"json": out / "feedback_eval.json", "md": out / "feedback_eval.md"}
     payload = {
         "decided_items": decisions,
         "skipped": skipped,
@@ -130,4 +130,28 @@ def write_reports(out: Path, reports: Sequence[VersionReport], decisions: int, s
                                   [(c, k.tp + k.fn, k.tp, k.fp, k.fn, fmt(k.precision), fmt(k.recall), fmt(k.f1), fmt(k.acceptance_rate))
                                    for c, k in sorted(r.per_code.items(), key=lambda kv: (-(kv[1].tp + kv[1].fn), kv[0]))])]
     paths["md"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    paths["png"] = out / "feedback_eval.png"
+    _plot_versions(reports, paths["png"])
     return paths
+
+
+def _plot_versions(reports: Sequence[VersionReport], path: Path) -> None:
+    """Precision, recall, F1 and acceptance side by side for each model version."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measures = ("precision", "recall", "f1", "acceptance_rate")
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * max(len(reports), 1), 3.5))
+    width = 0.8 / len(measures)
+    for k, m in enumerate(measures):
+        xs = [i + (k - 1.5) * width for i in range(len(reports))]
+        ax.bar(xs, [getattr(r.overall, m) or 0.0 for r in reports], width, label=m.replace("_", " "))
+    ax.set_xticks(range(len(reports)), [f"{r.model} v{r.version}" for r in reports])
+    ax.set_ylim(0, 1)
+    ax.set_title("suggestions vs coders' final codes")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

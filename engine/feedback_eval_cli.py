@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--with-live", action="store_true", help="with --replay: evaluate the live audit topic as well")
     parser.add_argument("--audit-topic", help="default: ICDCODER_KAFKA_AUDIT_TOPIC")
     parser.add_argument("--feedback-topic", help="default: ICDCODER_KAFKA_FEEDBACK_TOPIC")
-    parser.add_argument("--idle-s", type=float, default=1.5, help="the end of a topic: this long without new records")
+    parser.add_argument("--idle-s", type=float, default=0.5, help="the end of a topic: this long without new records")
     parser.add_argument("--out", type=Path, required=True, help="directory for feedback_eval.md and feedback_eval.json")
 
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(f"{path}:{n}: not an audit record") from None
     try:
         if not args.replay or args.with_live:
-            found, unreadable = read_audit(settings.kafka, args.audit_topic or settings.kafka.audit_topic, AuditRange(), idle_s=args.idle_s)
+            found, unreadable = read_audit(settings.kafka, args.audit_topic or settings.kafka.audit_topic, AuditRange(), idle_s=args.idle_s, progress=True)
             records += [r for _, r in found]
             if unreadable:
                 skipped["unreadable_audit_records"] = unreadable

@@ -154,8 +154,8 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence]) -> list[str
 
 
 def write_report(out: Path, summary: ReplaySummary, diffs: Sequence[NoteDiff], replayed: Sequence[AuditRecord]) -> dict[str, Path]:
-    """replay_summary.json, replay_report.md, replay_diffs.ndjson, replay_audit.ndjson (the replayed
-    suggestions as audit records, which ``evaluate-feedback --replay`` reads)."""
+    """replay_summary.json, replay_report.md, replay_jaccard.png, replay_diffs.ndjson, replay_audit.ndjson
+    (the replayed suggestions as audit records, which ``evaluate-feedback --replay`` reads)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / f"replay_{k}" for k in ("summary.json", "report.md", "diffs.ndjson", "audit.ndjson")}
     paths["summary.json"].write_text(json.dumps(summary.__dict__, indent=2) + "\n", encoding="utf-8")
@@ -193,4 +193,23 @@ def write_report(out: Path, summary: ReplaySummary, diffs: Sequence[NoteDiff], r
                          for d in diffs if d.added or d.removed or d.changed]),
     ]
     paths["report.md"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    paths["jaccard.png"] = out / "replay_jaccard.png"
+    _plot_jaccard([d.jaccard for d in diffs], summary, paths["jaccard.png"])
     return paths
+
+
+def _plot_jaccard(values: Sequence[float], s: ReplaySummary, path: Path) -> None:
+    """Histogram of per-note agreement: where a version change moves suggestions, at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(values, bins=[i / 10 for i in range(11)], color="tab:blue", edgecolor="white")
+    ax.set_xlabel("Jaccard of suggestion sets (old vs replayed)")
+    ax.set_ylabel("notes")
+    ax.set_title(f"{s.target_model} v{s.target_version}: exact match {s.exact_match_rate:.2f}, mean Jaccard {s.mean_jaccard:.2f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, help="use this threshold for every code instead of the version's tuned ones")
     parser.add_argument("--score-tolerance", type=float, default=1e-4, help="smaller score changes are not reported")
     parser.add_argument("--audit-topic", help="default: ICDCODER_KAFKA_AUDIT_TOPIC")
-    parser.add_argument("--idle-s", type=float, default=1.5, help="the end of the topic: this long without new records")
+    parser.add_argument("--idle-s", type=float, default=0.5, help="the end of the topic: this long without new records")
     parser.add_argument("--out", type=Path, required=True, help="directory for replay_report.md, replay_summary.json, ...")
 
 
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     selection = AuditRange(args.from_offset, args.to_offset, args.from_time, args.to_time)
     topic = args.audit_topic or settings.kafka.audit_topic
     try:
-        found, unreadable = read_audit(settings.kafka, topic, selection, idle_s=args.idle_s)
+        found, unreadable = read_audit(settings.kafka, topic, selection, idle_s=args.idle_s, progress=True)
         records, counts = select_replayable([r for _, r in found], f"{topic} ({selection.describe()})")
     except ReplayError as err:
         raise UserError(str(err)) from None

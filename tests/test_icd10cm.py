@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.icd10cm import RELEASE, CodeMapping, load_code_set, normalise
 
@@ -75,3 +79,23 @@ def test_codiesp_train_codes_against_the_code_set(code_set, data_dir):
     assert mapping.counts == {"total": 1767, "valid": 1717, "mapped": 50, "unmappable": 0}
     for original, target in mapping.mapped.items():  # always an ancestor: a prefix of the original
         assert normalise(original).startswith(target) and code_set.is_valid(target)
+
+
+@functools.lru_cache(maxsize=1)
+def _sample() -> list[str]:
+    return sorted(load_code_set().codes())[::97]  # ~1,000 codes across all chapters (built lazily, not at collection)
+
+
+@settings(max_examples=300, deadline=None)
+@given(index=st.integers(0, 1000), suffix=st.text(alphabet="0123456789XAZ", max_size=4), lower=st.booleans(), dotless=st.booleans())
+def test_nearest_valid_is_a_valid_prefix(index, suffix, lower, dotless):
+    """Whatever is appended to a valid code, and however it is written, the nearest valid code is a valid
+    prefix of it, and never shorter than the original valid code."""
+    code_set = load_code_set()
+    code = _sample()[index % len(_sample())]
+    raw = (code + suffix).replace(".", "" if dotless else ".")
+    raw = raw.lower() if lower else raw
+    nearest = code_set.nearest_valid(raw)
+    assert nearest is not None and code_set.is_valid(nearest)
+    assert normalise(raw).startswith(nearest) and len(nearest) >= len(code)
+    assert normalise(normalise(raw)) == normalise(raw)

@@ -119,8 +119,10 @@ def _doc(doc_id, text=None, encounter=None, charset="utf-8", url=None, patient="
     if url:
         attachment = {"contentType": "text/plain", "url": url}
     doc = {"resourceType": "DocumentReference", "id": doc_id, "status": "current", "subject": {"reference": patient},
-           "date": date, "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3", "display": "Progress note"}]},
+           "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3", "display": "Progress note"}]},
            "content": [{"attachment": attachment}]}
+    if date:
+        doc["date"] = date
     if encounter:
         doc["context"] = {"encounter": [{"reference": encounter}]}
     return doc
@@ -143,6 +145,7 @@ def test_fhir_ndjson_and_bundle(tmp_path):
         _doc("d1", "Follow-up: hypertension and type 2 diabetes, stable.", encounter="Encounter/e1"),
         _doc("d2", "Café visit: patient reports cough, pneumonia suspected.", charset="latin-1", encounter="Encounter/e2"),
         _doc("d3", url="https://ehr.example.org/binary/1"),
+        {**_doc("d4", "Undated note: only a partial period start.", date=None), "context": {"period": {"start": "2024-03"}}},
         _condition("c1", "I10", encounter="Encounter/e1"),
         _condition("c2", "e11.9", encounter="Encounter/e1"),
         _condition("c3", "J18.9", evidence_doc="d2"),
@@ -155,7 +158,7 @@ def test_fhir_ndjson_and_bundle(tmp_path):
     ndjson.write_text("".join(json.dumps(r) + "\n" for r in resources), encoding="utf-8")
     report = ImportReport("fhir")
     notes = {n.note_id: n for n in read_fhir(ndjson, report)}
-    assert set(notes) == {"d1", "d2"}
+    assert set(notes) == {"d1", "d2", "d4"} and notes["d4"].date is None and not notes["d4"].codes
     assert notes["d1"].codes == ("I10", "E11.9") and notes["d2"].codes == ("J18.9",)
     assert notes["d2"].text.startswith("Café")  # charset honoured
     assert notes["d1"].patient_id == "Patient/p1" and notes["d1"].encounter_id == "Encounter/e1"
@@ -168,7 +171,7 @@ def test_fhir_ndjson_and_bundle(tmp_path):
         "resource type Patient": 1,
     }
     bundle = tmp_path / "bundle.json"
-    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources[:2] + resources[3:6]]}))
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources[:2] + resources[4:7]]}))
     assert {n.note_id: n.codes for n in read_fhir(bundle)} == {"d1": ("I10", "E11.9"), "d2": ("J18.9",)}
 
 

@@ -114,7 +114,7 @@ def test_resume_after_interruption_gives_the_same_losses(
 
 def test_bad_inputs_fail_before_training(tmp_path: Path, tiny_tokenizer_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     notes = tmp_path / "notes.jsonl"
-    notes.write_text(json.dumps({"text": "Patient denies chest pain. Blood pressure is stable on lisinopril."}) + "\n")
+    notes.write_text(json.dumps({"note_id": "n1", "text": "Patient denies chest pain. Blood pressure is stable on lisinopril."}) + "\n")
     base = ["pretrain", "--out", str(tmp_path / "run"), "--init", "tiny", "--tokenizer", str(tiny_tokenizer_dir),
             "--sources", "--notes", str(notes), "--no-deid", "--held-out-percent", "0", "--max-length", "32"]
     commands = __import__("trainer.__main__", fromlist=["COMMANDS"]).COMMANDS
@@ -123,7 +123,7 @@ def test_bad_inputs_fail_before_training(tmp_path: Path, tiny_tokenizer_dir: Pat
     assert main("python -m trainer", "", commands, [*base, "--precision", "fp16"]) == 2
     assert "fp16 needs a CUDA GPU" in capsys.readouterr().err
     empty = tmp_path / "empty.jsonl"
-    empty.write_text(json.dumps({"text": "   ..."}) + "\n")
+    empty.write_text(json.dumps({"note_id": "n2", "text": "   ..."}) + "\n")
     assert main("python -m trainer", "", commands, [*base[:-7], "--notes", str(empty), "--no-deid", "--max-length", "32"]) == 2
     assert "no usable text" in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoints").exists()

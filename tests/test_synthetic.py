@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -83,10 +84,12 @@ def test_codes_valid_varied_and_grounded(synthetic_notes):
     by_code = {c.code: c for c in CONDITIONS}
     counts = Counter(len(n.record.codes) for n in synthetic_notes)
     assert counts[0] > 0 and max(counts) <= 5 and min(k for k in counts if k) == 1
-    for note in synthetic_notes:  # every code is written in the assessment in one of its phrasings
-        assessment = note.record.text.split("ASSESSMENT:")[1].lower()
+    for note in synthetic_notes:  # every code is an assessment item ("2. Atrial fibrillation.") in one of its phrasings
+        items = {m.group(1).lower() for m in re.finditer(r"^\d+\. (.+)\.$", note.record.text, re.M)}
         for code in note.record.codes:
-            assert any(p.lower() in assessment for p in by_code[code].phrasings), (note.record.note_id, code)
+            assert any(p.lower() in items for p in by_code[code].phrasings), (note.record.note_id, code)
+    styles = Counter(next(h for h in ("HPI:", "History of Present Illness:", "HISTORY OF PRESENT ILLNESS:") if h in n.record.text) for n in synthetic_notes)
+    assert len(styles) == 3  # three house styles of section headings
 
 
 def test_patients_have_dated_notes_over_time(synthetic_notes):

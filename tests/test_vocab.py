@@ -94,11 +94,11 @@ def test_bad_vocab_size_is_a_clear_error() -> None:
 
 def test_corpus_errors_and_held_out_split(tmp_path: Path) -> None:
     empty = tmp_path / "notes.jsonl"
-    empty.write_text(json.dumps({"text": "short"}) + "\n" + json.dumps({"text": "   "}) + "\n")
+    empty.write_text(json.dumps({"note_id": "a", "text": "short"}) + "\n" + json.dumps({"note_id": "b", "text": " too short "}) + "\n")
     with pytest.raises(UserError, match="no usable text"):
         load_corpus(None, sources=(), jsonl=[empty])
     test_split = tmp_path / "test.jsonl"
-    test_split.write_text(json.dumps({"text": "a test note that must not shape the vocabulary"}) + "\n")
+    test_split.write_text(json.dumps({"note_id": "t", "text": "a test note that must not shape the vocabulary"}) + "\n")
     with pytest.raises(UserError, match="test split"):
         load_corpus(None, sources=(), jsonl=[test_split])
     bad = tmp_path / "bad.jsonl"

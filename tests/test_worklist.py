@@ -151,3 +151,12 @@ def test_acknowledged_items_survive_a_redis_crash(tmp_path):
         store.r.close()
     finally:
         server.stop()
+
+
+def test_redis_outage_is_transient_for_the_engine():
+    from engine.devservers import free_port
+    from engine.pipeline.types import TransientError
+
+    down = WorklistStore(redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5), "x:")
+    with pytest.raises(TransientError, match="Redis unavailable for the worklist"):
+        WorklistSink(down).write([processed_note("a", "Encounter/a", {"I10": 0.9})])

@@ -14,6 +14,7 @@ leaves the repository as it was. Existing versions are never touched.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -149,11 +150,14 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 def export_model(run_dir: Path, repository: Path, options: ExportOptions = ExportOptions()) -> ExportResult:
     """Export one fine-tuned run as a new version; raises UserError for anything the user can fix."""
+    import torch
+
     from trainer.export_onnx import ServedCoder, check_parity, convert_fp16, example_batch, export_onnx
     from trainer.models import load_finetuned
 
     started = time.monotonic()
     run_dir, repository = Path(run_dir), Path(repository)
+    options = dataclasses.replace(options, variants=tuple(dict.fromkeys(options.variants)))
     unknown = [v for v in options.variants if v not in VARIANTS]
     if unknown or not options.variants:
         raise UserError(f"unknown variant(s) {unknown or '(none)'}; choose from {', '.join(VARIANTS)}")
@@ -171,7 +175,8 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
         raise UserError(f"{run_dir}: the model's label space differs from labels.json")
 
     example = example_batch(tokenizer.get_vocab_size(), len(SPECIAL_TOKENS), lengths=(min(37, files["segmentation.json"].max_length), 24, 9))
-    probe = coder(*example)
+    with torch.no_grad():
+        probe = coder(*example)
     if probe.logits.shape[1] != len(labels):
         raise UserError(f"{run_dir}: the model predicts {probe.logits.shape[1]} codes but labels.json has {len(labels)}")
     top_k = options.top_k if probe.token_attention is not None else 0
@@ -181,7 +186,8 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
     tolerance = options.tolerance or (5e-2 if options.fp16 else 1e-4)
     serving = options.serving
     if "cpu-python" in options.variants and not serving.site_packages:
-        serving = ServingConfig(**{**serving.__dict__, "site_packages": _site_packages(), "pad_token_id": tokenizer.token_to_id(PAD)})
+        serving = dataclasses.replace(serving, site_packages=_site_packages())
+    serving = dataclasses.replace(serving, pad_token_id=tokenizer.token_to_id(PAD))
 
     model_dir = repository / options.name
     new_model = not model_dir.exists()

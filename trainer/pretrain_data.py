@@ -1,8 +1,9 @@
 """Text for the vocabulary and for pretraining, and masked-language-model batches (paper 3.2).
 
-Corpus: CodiEsp background/train/dev (English) and the deduplicated MTSamples transcriptions, or any
-NoteRecord JSONL files (e.g. a prepared ``train.jsonl``; never a test split). A stable ~5% of notes, chosen
-by a hash of the text, is held out of both the vocabulary and pretraining (OOV measure, held-out MLM loss).
+Corpus (read by ``trainer.data.importers``): CodiEsp background/train/dev (English) and the deduplicated
+MTSamples transcriptions, and/or NoteRecord JSONL files (e.g. a prepared ``train.jsonl``; never a test
+split). A stable ~5% of notes, chosen by a hash of the text, is held out of both the vocabulary and
+pretraining (OOV measure, held-out MLM loss).
 Text is de-identified as in serving, so the PHI placeholders are the tokens the model will meet.
 
 Examples: each note is cut into consecutive segments by ``schemas.text.segment_notes``; short segments are
@@ -11,15 +12,11 @@ optionally packed together ([CLS] a [SEP] b [SEP] ...) so little compute goes to
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import logging
-import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import torch
 from tokenizers import Tokenizer
@@ -27,7 +24,12 @@ from tqdm.auto import tqdm
 
 from schemas.cli import UserError
 from schemas.model_repo import SegmentationParams
+from schemas.notes import NoteRecord
 from schemas.text import CLS, MASK, PAD, SEP, segment_notes
+from trainer.data.importers import ImportReport
+from trainer.data.importers.codiesp import read_codiesp
+from trainer.data.importers.jsonl import read_jsonl
+from trainer.data.importers.mtsamples import read_mtsamples
 
 log = logging.getLogger(__name__)
 SOURCES = ("codiesp", "mtsamples")
@@ -52,64 +54,44 @@ def is_held_out(text: str, percent: float) -> bool:
     return (h % 10_000) < percent * 100
 
 
-def read_codiesp(data_dir: Path) -> Iterable[tuple[str, str]]:
-    """(source, text) for every English CodiEsp case in background, train and dev (one sentence a line)."""
-    for split in CODIESP_SPLITS:
-        folder = data_dir / "codiesp" / split / "text_files_en"
-        if not folder.is_dir():
-            raise UserError(f"CodiEsp folder {folder} not found (is --data-dir right?)")
-        for path in sorted(folder.glob("*.txt")):
-            yield f"codiesp-{split}", path.read_text(encoding="utf-8", errors="replace")
+def _texts(records: Iterable[NoteRecord], report: ImportReport, corpus: Corpus) -> Iterator[tuple[str, str]]:
+    """(source, text) pairs from an importer; its skip counts go into the corpus report when it is done."""
+    for record in records:
+        yield report.source, record.text
+    for reason, n in report.skipped.items():
+        corpus.skip(f"{report.source}: {reason}", n)
 
 
-def read_mtsamples(data_dir: Path) -> Iterable[tuple[str, str]]:
-    """(source, text) per unique MTSamples transcription (the CSV repeats ~half of them)."""
-    path = data_dir / "mtsamples" / "mtsamples.csv"
-    if not path.is_file():
-        raise UserError(f"MTSamples file {path} not found (is --data-dir right?)")
-    csv.field_size_limit(sys.maxsize)
-    seen: set[str] = set()
-    with path.open(newline="", encoding="utf-8", errors="replace") as f:
-        for row in csv.DictReader(f):
-            text = (row.get("transcription") or "").strip()
-            key = " ".join(text.split()).lower()
-            if key in seen:
-                continue
-            seen.add(key)
-            # MTSamples runs section headings into the text ("...normal.,PLAN: ..."): put them on lines.
-            yield "mtsamples", re.sub(r"\.?,\s*(?=[A-Z][A-Z /]+:)", ".\n", text)
-
-
-def read_jsonl(path: Path) -> Iterable[tuple[str, str]]:
-    """(source, text) from NoteRecord-like JSONL (one object with a "text" field per line)."""
-    if "test" in path.name.lower():
-        raise UserError(f"{path} looks like a test split: test notes must not shape the vocabulary or pretraining")
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                text = json.loads(line)["text"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise UserError(f"{path}:{line_no}: expected a JSON object with a \"text\" field") from None
-            yield path.stem, str(text)
-
-
-def load_corpus(
-    data_dir: Path | None, sources: Sequence[str] = SOURCES, jsonl: Sequence[Path] = (), held_out_percent: float = 5.0
-) -> Corpus:
-    corpus = Corpus()
+def _streams(data_dir: Path | None, sources: Sequence[str], jsonl: Sequence[Path], corpus: Corpus) -> list[Iterable[tuple[str, str]]]:
+    """The data importers (trainer.data.importers) for each requested source, read lazily."""
     streams: list[Iterable[tuple[str, str]]] = []
     for source in sources:
         if source not in SOURCES:
             raise UserError(f"unknown source {source!r}; choose from {SOURCES}")
         if data_dir is None:
             raise UserError(f"source {source!r} needs --data-dir")
-        streams.append(read_codiesp(Path(data_dir)) if source == "codiesp" else read_mtsamples(Path(data_dir)))
-    for path in jsonl:
-        if not Path(path).is_file():
+        if source == "codiesp":
+            for split in CODIESP_SPLITS:
+                report = ImportReport(f"codiesp-{split}")
+                streams.append(_texts(read_codiesp(Path(data_dir) / "codiesp", split, "en", report), report, corpus))
+        else:
+            report = ImportReport("mtsamples")
+            streams.append(_texts(read_mtsamples(Path(data_dir) / "mtsamples" / "mtsamples.csv", report), report, corpus))
+    for path in map(Path, jsonl):
+        if "test" in path.name.lower():
+            raise UserError(f"{path} looks like a test split: test notes must not shape the vocabulary or pretraining")
+        if not path.is_file():
             raise UserError(f"notes file {path} does not exist")
-        streams.append(read_jsonl(Path(path)))
+        report = ImportReport(path.stem)
+        streams.append(_texts(read_jsonl(path, report), report, corpus))
+    return streams
+
+
+def load_corpus(
+    data_dir: Path | None, sources: Sequence[str] = SOURCES, jsonl: Sequence[Path] = (), held_out_percent: float = 5.0
+) -> Corpus:
+    corpus = Corpus()
+    streams = _streams(data_dir, sources, jsonl, corpus)
     for stream in streams:
         for source, text in stream:
             if len(text.strip()) < MIN_CHARS:

@@ -17,6 +17,9 @@ from engine.deid.types import DeidConfig, DeidError, DeidResult
 from schemas.phi import PhiCategory, PhiSpan
 
 log = logging.getLogger(__name__)
+# Presidio logs every recognizer it registers at INFO; the engine builds one de-identifier per process.
+if logging.getLogger("presidio-analyzer").level == logging.NOTSET:
+    logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
 DEFAULT_SPACY_DIR = Path.home() / ".cache" / "icd-coder" / "spacy-blank"
 
 

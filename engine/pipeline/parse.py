@@ -126,14 +126,15 @@ def extract_text(contents: list[Any]) -> str:
     """The note text from ``DocumentReference.content``, by the rules in the module docstring."""
     if not contents:
         raise ProcessingError("no_text", "content (no attachments)")
-    inline: list[tuple[int, str, str, bytes]] = []  # (rank, where, params, data)
+    inline: list[tuple[int, str, dict[str, str], bytes]] = []  # (preference, where, content-type params, data)
     url_only: list[str] = []
-    other: list[str] = []
+    unsupported: list[str] = []
     for i, content in enumerate(contents):
         att = content.attachment
         where = f"content.{i}.attachment"
         if att.data is None:
-            (url_only if att.url else other).append(where)
+            if att.url:
+                url_only.append(where)
             continue
         media_type, params = _split_content_type(att.contentType)
         if media_type in PLAIN_TYPES:
@@ -142,15 +143,15 @@ def extract_text(contents: list[Any]) -> str:
             inline.append((1, where, params, att.data))
         else:
             shown = media_type if re.match(r"^[\w.+-]+/[\w.+-]+$", media_type or "") else "missing or malformed"
-            other.append(f"{where}.contentType ({shown})")
+            unsupported.append(f"{where}.contentType ({shown})")
     if inline:
-        rank, where, params, data = min(inline, key=lambda t: t[0])
+        preference, where, params, data = min(inline, key=lambda t: t[0])
         text = _decode(data, params, where)
-        return html_to_text(text) if rank == 1 else text
+        return html_to_text(text) if preference == 1 else text
     if url_only:
         raise ProcessingError("unsupported_content", f"{url_only[0]} has only a url; the engine does not fetch URLs")
-    if other and any("contentType" in o for o in other):
-        raise ProcessingError("unsupported_content", "; ".join(o for o in other if "contentType" in o)[:300])
+    if unsupported:
+        raise ProcessingError("unsupported_content", "; ".join(unsupported)[:300])
     raise ProcessingError("no_text", "content.attachment has neither data nor url")
 
 

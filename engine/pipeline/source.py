@@ -121,7 +121,12 @@ class KafkaSource:
         return out
 
     def connected(self) -> bool:
-        return bool(self._consumer.bootstrap_connected())
+        """Connected to at least one broker of the cluster (the bootstrap connection closes once the
+        cluster is known, so ``bootstrap_connected()`` alone says nothing after start)."""
+        client = getattr(self._consumer, "_client", None)
+        if client is None:
+            return bool(self._consumer.bootstrap_connected())
+        return any(client.connected(b.node_id) for b in client.cluster.brokers())
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)

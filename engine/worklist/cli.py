@@ -69,7 +69,7 @@ def _settings() -> EngineSettings:
 def _line(view: ItemView) -> str:
     item = view.item
     low = min(item.codes.values(), default=0.0)
-    holder = f" by {item.claimed_by} until {item.lease_expires_at:%H:%M:%S}" if item.claimed_by else ""
+    holder = f" by {item.claimed_by} until {item.lease_expires_at:%H:%M:%S} UTC" if item.claimed_by else ""
     return (f"{item.item_id:<32} {item.status:<9} codes={len(item.codes):<3} notes={len(item.notes):<3} "
             f"min_score={low:.3f} model={item.model.name}/{item.model.version} created={item.created_at:%Y-%m-%d %H:%M:%S}{holder}")
 

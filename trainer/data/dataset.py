@@ -1,4 +1,7 @@
-"""Read a prepared dataset directory (written by ``trainer prepare``)."""
+"""Read a prepared dataset directory (written by ``trainer prepare``).
+
+Errors are ``DataError`` (a ``UserError`` and a ``ValueError``); a missing file is ``MissingDataError``,
+also a ``FileNotFoundError``."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pydantic import ValidationError
 
 from schemas.labels import LabelSpace
 from schemas.notes import SPLITS, NoteRecord
-from trainer.data.importers import DataError
+from trainer.data.importers import DataError, MissingDataError
 from trainer.data.importers.jsonl import describe_validation_error, read_jsonl
 
 LABELS_FILE = "labels.json"
@@ -21,7 +24,7 @@ def load_split(directory: str | Path, split: str) -> list[NoteRecord]:
     path = Path(directory) / f"{split}.jsonl"
     if not path.is_file():
         present = sorted(p.stem for p in Path(directory).glob("*.jsonl")) if Path(directory).is_dir() else []
-        raise DataError(f"{path}: no {split} split (present: {present or 'none'}; run `python -m trainer prepare`)")
+        raise MissingDataError(f"{path}: no {split} split (present: {present or 'none'}; run `python -m trainer prepare`)")
     records = list(read_jsonl(path))
     if not records:
         raise DataError(f"{path}: the {split} split is empty")
@@ -31,7 +34,7 @@ def load_split(directory: str | Path, split: str) -> list[NoteRecord]:
 def load_label_space(directory: str | Path) -> LabelSpace:
     path = Path(directory) / LABELS_FILE
     if not path.is_file():
-        raise DataError(f"{path}: no label space (run `python -m trainer prepare`; an unlabelled-only dataset has none)")
+        raise MissingDataError(f"{path}: no label space (run `python -m trainer prepare`; an unlabelled-only dataset has none)")
     try:
         return LabelSpace.model_validate_json(path.read_text(encoding="utf-8"))
     except ValidationError as err:

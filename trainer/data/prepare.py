@@ -7,7 +7,8 @@ de-identification with the engine's de-identifier -> label space from train freq
 
 Output: ``{train,dev,test}.jsonl`` (labelled notes; only splits that exist), ``unlabelled.jsonl``
 (MTSamples, CodiEsp background: text for the vocabulary and pretraining, never all-negative examples),
-``labels.json`` (``LabelSpace``), ``stats.json`` (``DatasetStats``), ``code_mapping.json`` (``CodeMapping``).
+``labels.json`` (``LabelSpace``), ``stats.json`` (``DatasetStats``) and ``stats.png`` (lengths, code
+frequencies), ``code_mapping.json`` (``CodeMapping``; keys are codes as imported, i.e. format-normalised).
 Records keep every mapped code; the label space decides which become model columns.
 """
 
@@ -27,7 +28,7 @@ from schemas.notes import SPLITS, NoteRecord
 from trainer.data.chronic import impute_chronic_codes
 from trainer.data.importers import DataError, ImportReport
 from trainer.data.split import assign_splits
-from trainer.data.stats import DatasetStats, code_frequency, split_stats
+from trainer.data.stats import DatasetStats, code_frequency, plot_statistics, split_stats
 
 log = logging.getLogger(__name__)
 UNLABELLED_FILE = "unlabelled.jsonl"
@@ -109,7 +110,10 @@ def _load_sources(config: PrepareConfig) -> _Sources:
 
 def _deidentify(records: list[NoteRecord], desc: str, show_progress: bool, skipped: Counter) -> list[NoteRecord]:
     """Run every text through the engine's de-identifier (placeholders identical to serving)."""
-    from engine.deid import DeidError, Deidentifier
+    try:
+        from engine.deid import DeidError, Deidentifier
+    except ImportError as err:
+        raise DataError(f"the de-identifier (engine.deid) cannot be loaded ({err}); only for public or synthetic data: --no-deid") from err
 
     deid = Deidentifier()
     out = []
@@ -222,6 +226,7 @@ def prepare_dataset(config: PrepareConfig) -> DatasetStats:
             for name, recs in splits.items()
         },
         unlabelled_notes=len(unlabelled),
+        unlabelled=split_stats(unlabelled, None, _token_lengths(unlabelled, tokenizer) if tokenizer else None) if unlabelled else None,
         distinct_codes=mapping.counts,
         code_occurrences_dropped=dropped,
         labels_imputed=imputed,
@@ -230,4 +235,5 @@ def prepare_dataset(config: PrepareConfig) -> DatasetStats:
         min_train_positives=config.min_train_positives,
     )
     (out / "stats.json").write_text(stats.model_dump_json(indent=1), encoding="utf-8")
+    plot_statistics(splits, train_counts, out / "stats.png")
     return stats

@@ -33,6 +33,7 @@ class DatasetStats(BaseModel):
     deid: bool
     splits: dict[str, SplitStats]
     unlabelled_notes: int
+    unlabelled: SplitStats | None = None  # lengths of the unlabelled notes (vocabulary/pretraining text)
     distinct_codes: dict[str, int]  # code mapping counts: total, valid, mapped, unmappable
     code_occurrences_dropped: int  # labels removed because their code had no valid ancestor
     labels_imputed: int
@@ -98,8 +99,10 @@ def format_table(stats: DatasetStats) -> str:
             t = s.tokens
             lines.append(f"{'':<8}tokens p5/p50/p95/max {t['p5']:g}/{t['p50']:g}/{t['p95']:g}/{t['max']:g}; "
                          f">512: {t['share_over_512']:.1%}, >1024: {t['share_over_1024']:.1%}")
-    if stats.unlabelled_notes:
-        lines.append(f"unlabelled notes (unlabelled.jsonl, for vocabulary/pretraining): {stats.unlabelled_notes}")
+    if stats.unlabelled:
+        c = stats.unlabelled.chars
+        lines.append(f"{'unlab.':<8}{stats.unlabelled.notes:>8}{'  (unlabelled.jsonl: vocabulary, pretraining)':<54}"
+                     f"{c.get('p5', 0):g}/{c.get('p50', 0):g}/{c.get('p95', 0):g}/{c.get('max', 0):g}")
     d = stats.distinct_codes
     lines.append(f"\nDistinct codes: {d.get('total', 0)} ({d.get('valid', 0)} valid, {d.get('mapped', 0)} mapped to an ancestor, "
                  f"{d.get('unmappable', 0)} unmappable; {stats.code_occurrences_dropped} labels dropped)")
@@ -108,3 +111,25 @@ def format_table(stats: DatasetStats) -> str:
     lines.append(f"Codes by positive train notes: {freq}")
     lines.append(f"Label space: {stats.label_space_size} codes with >= {stats.min_train_positives} train positives")
     return "\n".join(lines)
+
+
+def plot_statistics(splits: dict[str, Sequence[NoteRecord]], train_counts: Counter, path) -> None:
+    """stats.png: note length per split (characters) and the train code-frequency curve (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, records in splits.items():
+        left.hist([len(r.text) for r in records], bins=40, alpha=0.5, label=f"{name} ({len(records)})")
+    left.set(title="Note length", xlabel="characters", ylabel="notes")
+    if splits:
+        left.legend()
+    frequencies = sorted(train_counts.values(), reverse=True)
+    if frequencies:
+        right.loglog(range(1, len(frequencies) + 1), frequencies, marker=".", linestyle="none")
+    right.set(title="Codes by positive train notes", xlabel="code rank", ylabel="positive notes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

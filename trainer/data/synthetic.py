@@ -36,7 +36,8 @@ class SyntheticNote:
 class _NoteBuilder:
     """Appends text and PHI pieces, keeping PHI character spans exact."""
 
-    def __init__(self) -> None:
+    def __init__(self, style: int = 0) -> None:
+        self.style = style  # which of the SECTION_HEADERS house styles
         self.parts: list[str] = []
         self.length = 0
         self.spans: list[PhiSpan] = []
@@ -49,6 +50,9 @@ class _NoteBuilder:
     def phi(self, s: str, category: PhiCategory) -> "_NoteBuilder":
         self.spans.append(PhiSpan(start=self.length, end=self.length + len(s), category=category))
         return self.text(s)
+
+    def header(self, section: str) -> "_NoteBuilder":
+        return self.text(cat.SECTION_HEADERS[section][self.style] + "\n")
 
     def result(self) -> str:
         return "".join(self.parts)
@@ -181,7 +185,7 @@ def _header(b: _NoteBuilder, rng: random.Random, p: _Patient, date: dt.date, not
 
 def _hpi(b: _NoteBuilder, rng: random.Random, p: _Patient, conditions: list[cat.Condition], complaint: str, prior: dt.date) -> None:
     title = "Mrs." if p.female else "Mr."
-    b.text("HISTORY OF PRESENT ILLNESS:\n").text(f"{title} ").phi(p.person.last, PhiCategory.NAME).text(" is a ")
+    b.header("hpi").text(f"{title} ").phi(p.person.last, PhiCategory.NAME).text(" is a ")
     if p.age > 89:
         b.phi(str(p.age), PhiCategory.AGE)
     else:
@@ -203,7 +207,7 @@ def _hpi(b: _NoteBuilder, rng: random.Random, p: _Patient, conditions: list[cat.
 def _contact(b: _NoteBuilder, rng: random.Random, p: _Patient) -> None:
     """Social/contact lines: address, phones, e-mail, IDs, URL, IP (a random subset, several formats)."""
     street, city, state, zip_code = p.address
-    b.text("SOCIAL HISTORY / CONTACT:\nLives at ").phi(street, PhiCategory.ADDRESS).text(", ")
+    b.header("social").text("Lives at ").phi(street, PhiCategory.ADDRESS).text(", ")
     b.phi(city, PhiCategory.ADDRESS).text(f", {state} ").phi(zip_code, PhiCategory.ADDRESS).text(".\n")
     lines = [
         lambda: b.text(rng.choice(("Phone: ", "Home phone ", "Cell: ", "Tel. "))).phi(p.phone, PhiCategory.PHONE),
@@ -215,6 +219,7 @@ def _contact(b: _NoteBuilder, rng: random.Random, p: _Patient) -> None:
         lambda: b.text("Health plan member ID: ").phi("".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(3)) + _digits(rng, 9), PhiCategory.ID),
         lambda: b.text("Driver's licence ").phi(rng.choice("ABCDEFGHSW") + _digits(rng, 7), PhiCategory.ID),
         lambda: b.text("Vehicle plate ").phi(f"{rng.randint(1, 9)}{rng.choice('ABCDEFGH')}{rng.choice('KLMNPR')}{rng.choice('STUVWX')}{_digits(rng, 3)}", PhiCategory.ID),
+        lambda: b.text(rng.choice(("Pacemaker serial no. ", "Insulin pump device ID ", "CPAP device serial "))).phi(f"{rng.choice(('PM', 'SN', 'DV'))}-{_digits(rng, 4)}-{_digits(rng, 4)}", PhiCategory.ID),
         lambda: b.text("Portal: ").phi(f"https://portal.example-health.org/patients/{_digits(rng, 6)}", PhiCategory.URL),
         lambda: b.text("Home monitor uploads from IP ").phi(f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", PhiCategory.IP),
         lambda: b.text("Pharmacy fax ").phi(_phone(rng), PhiCategory.PHONE),
@@ -226,7 +231,7 @@ def _contact(b: _NoteBuilder, rng: random.Random, p: _Patient) -> None:
 
 
 def _exam(b: _NoteBuilder, rng: random.Random) -> None:
-    b.text("PHYSICAL EXAM:\n")
+    b.header("exam")
     b.text(f"Vitals: BP {rng.randint(105, 165)}/{rng.randint(60, 95)}, HR {rng.randint(55, 110)}, "
            f"RR {rng.randint(12, 22)}, T {rng.choice(('36.6', '36.9', '37.2', '38.1'))} C, SpO2 {rng.randint(90, 100)}%.\n")
     b.text("\n".join(rng.sample(cat.EXAM_LINES, rng.randint(3, 5))))
@@ -234,12 +239,12 @@ def _exam(b: _NoteBuilder, rng: random.Random) -> None:
 
 
 def _assessment_and_plan(b: _NoteBuilder, rng: random.Random, conditions: list[cat.Condition], doctor: _Person, follow_up: dt.date) -> None:
-    b.text("ASSESSMENT:\n")
+    b.header("assessment")
     if not conditions:
         b.text("1. Routine visit; no acute issues identified.\n")
     for i, c in enumerate(conditions, 1):
         b.text(f"{i}. {_cap(rng.choice(c.phrasings))}.\n")
-    b.text("\nPLAN:\n")
+    b.text("\n").header("plan")
     for c in conditions:
         if c.medication:
             b.text(f"- {rng.choice(('Continue', 'Start', 'Refill'))} {c.medication}.\n")
@@ -252,7 +257,7 @@ def _assessment_and_plan(b: _NoteBuilder, rng: random.Random, conditions: list[c
 
 def _long_section(b: _NoteBuilder, rng: random.Random, p: _Patient, date: dt.date) -> None:
     """Interval history and review text that pushes a note past one 512-token segment."""
-    b.text("INTERVAL HISTORY AND REVIEW:\n")
+    b.header("interval")
     while b.length < LONG_NOTE_CHARS:
         b.text(rng.choice(cat.LONG_FILLER) + " ")
         if rng.random() < 0.4:
@@ -266,14 +271,14 @@ def _write_note(rng: random.Random, p: _Patient, date: dt.date, prior: dt.date, 
     conditions = _note_conditions(rng, p)
     note_type = rng.choice(cat.NOTE_TYPES)
     doctor = _person(rng)
-    b = _NoteBuilder()
+    b = _NoteBuilder(style=rng.randrange(3))
     _header(b, rng, p, date, note_type, doctor)
-    b.text(f"CHIEF COMPLAINT:\n{_cap(rng.choice(cat.COMPLAINTS))}.\n\n")
+    b.header("cc").text(f"{_cap(rng.choice(cat.COMPLAINTS))}.\n\n")
     _hpi(b, rng, p, conditions, rng.choice(cat.COMPLAINTS), prior)
     pmh = [rng.choice(c.phrasings) for c in conditions if c.chronic]
-    b.text("PAST MEDICAL HISTORY:\n" + ("\n".join(f"- {x}" for x in pmh) if pmh else "Noncontributory.") + "\n\n")
+    b.header("pmh").text(("\n".join(f"- {x}" for x in pmh) if pmh else "Noncontributory.") + "\n\n")
     meds = [c.medication for c in conditions if c.medication and c.chronic]
-    b.text("MEDICATIONS:\n" + ("\n".join(f"- {m}" for m in meds) if meds else "None.") + "\n\n")
+    b.header("meds").text(("\n".join(f"- {m}" for m in meds) if meds else "None.") + "\n\n")
     _contact(b, rng, p)
     _exam(b, rng)
     if long:

@@ -138,6 +138,19 @@ LONG_FILLER = (
     "were identified and no interactions of concern were found.",
 )
 
+# Section headings in three house styles; one style per note.
+SECTION_HEADERS: dict[str, tuple[str, str, str]] = {
+    "cc": ("CHIEF COMPLAINT:", "Chief Complaint:", "CC:"),
+    "hpi": ("HISTORY OF PRESENT ILLNESS:", "History of Present Illness:", "HPI:"),
+    "pmh": ("PAST MEDICAL HISTORY:", "Past Medical History:", "PMH:"),
+    "meds": ("MEDICATIONS:", "Medications:", "Meds:"),
+    "social": ("SOCIAL HISTORY / CONTACT:", "Social History and Contact:", "SH/Contact:"),
+    "exam": ("PHYSICAL EXAM:", "Physical Examination:", "PE:"),
+    "interval": ("INTERVAL HISTORY AND REVIEW:", "Interval History and Review:", "Interval hx:"),
+    "assessment": ("ASSESSMENT:", "Assessment:", "A:"),
+    "plan": ("PLAN:", "Plan:", "P:"),
+}
+
 FIRST_NAMES = (
     "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William", "Elizabeth",
     "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen",

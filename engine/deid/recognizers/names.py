@@ -49,7 +49,9 @@ STOP = frozenset(
     age sex male female man woman boy girl infant baby child old year years st nd rd th monday tuesday
     wednesday thursday friday saturday sunday today tomorrow yesterday morning evening night also then
     please see seen per via vs versus approximately about after before during since until while because
-    if so all any some each every other another new old first second third last next""".split()
+    if so all any some each every other another new old first second third last next education information
+    instructions instruction consent care counseling identification number id profile label labels data
+    record records chart file visit encounter room bed floor ward services""".split()
 )
 
 
@@ -116,6 +118,11 @@ class NameRecognizer(EntityRecognizer):
         k = t.key.removesuffix("'s")
         return (k in self.lex.first_names or k in self.lex.last_names) and k not in self.lex.ambiguous
 
+    @staticmethod
+    def _cap_follows(text: str, toks: list[_Tok], j: int) -> bool:
+        """Token j is followed by another capitalised word in the same phrase ("Internal Medicine")."""
+        return j + 1 < len(toks) and text[toks[j].end : toks[j + 1].start] == " " and toks[j + 1].word[:1].isupper()
+
     def _in_lexicon(self, t: _Tok) -> bool:
         """In a name list, even if also an ordinary word ("Brown"): enough after "her daughter,"."""
         k = t.key.removesuffix("'s")
@@ -136,7 +143,8 @@ class NameRecognizer(EntityRecognizer):
                     continue
                 if comma_ok and gap == ", " and j - i == 1 and self._nameish(toks, j, upper_ok):
                     nxt = toks[j]
-                    if nxt.key not in CREDENTIALS and (self._known(nxt) or nxt.key in self.lex.first_names or len(nxt.word) == 1 or comma_ok == "any"):
+                    loose = comma_ok == "any" and not self._cap_follows(text, toks, j)
+                    if nxt.key not in CREDENTIALS and (self._known(nxt) or nxt.key in self.lex.first_names or len(nxt.word) == 1 or loose):
                         continue
                 break
         return j
@@ -161,7 +169,7 @@ class NameRecognizer(EntityRecognizer):
                     gap = text[toks[j - 1].end : toks[j].start] if j < n else ""
                     if gap not in (" ", ". ", ", ") or gap == ". " and len(toks[j - 1].word) > 1:
                         break
-                    if j < n and text[toks[j - 1].end : toks[j].start] == ", " and not (self._known(toks[j]) or toks[j].key in self.lex.first_names or len(toks[j].word) == 1):
+                    if gap == ", " and (j - i > 2 or toks[j].key in CREDENTIALS or not self._nameish(toks, j, True) or self._cap_follows(text, toks, j)):
                         break
                 if j > i + 1:
                     spans.append((toks[i + 1].start, toks[j - 1].end))
@@ -174,8 +182,8 @@ class NameRecognizer(EntityRecognizer):
                     start = i + 1
                     if start < n and toks[start].key in ("is", "named") and strong is False:
                         start += 1
-                    j = self._run(text, toks, start, upper_ok, "any" if (strong and sep == ":") else True) if start < n else start
-                    if j > start and (strong and (sep == ":" or k == "by") or any(self._in_lexicon(x) for x in toks[start:j]) or j - start >= 2):
+                    j = self._run(text, toks, start, upper_ok, "any") if start < n else start
+                    if j > start and (strong or sep in (",", ":") or any(self._in_lexicon(x) for x in toks[start:j]) or j - start >= 2):
                         spans.append((toks[start].start, toks[j - 1].end))
                         end = j
             elif self._nameish(toks, i, False) and (self._known(t) or len(t.word) == 1):

@@ -30,7 +30,7 @@ def _valid_ip(m: re.Match[str]) -> bool:
         return False
 
 
-IPV4 = rule(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)", C.IP, accept=_valid_ip)
+IPV4 = rule(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)", C.IP, accept=_valid_ip)
 IPV6 = rule(r"(?<![\w:])(?=[0-9A-Fa-f:]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:]{3,39}(?![\w:])", C.IP, accept=_valid_ip)
 
 

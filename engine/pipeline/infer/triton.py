@@ -84,18 +84,19 @@ class TritonBackend(InferenceBackend):
         self._output_names = names
 
     # -- calls with retries ---------------------------------------------------------------------------
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
+    def _call(self, what: str, fn: Callable[[], T], retries: int | None = None) -> T:
         s = self.settings
-        for attempt in range(s.max_retries + 1):
+        retries = s.max_retries if retries is None else retries
+        for attempt in range(retries + 1):
             try:
                 return fn()
             except Exception as err:  # noqa: BLE001 - classified below; never includes note content
                 if not _is_retryable(err):
                     raise TransientError(f"triton {what} failed on {self.model_name}/{self.model_version}: {err}") from err
-                if attempt == s.max_retries:
+                if attempt == retries:
                     raise TransientError(f"triton {what} unavailable after {attempt + 1} attempts: {err}") from err
                 delay = min(s.backoff_initial_s * 2**attempt, s.backoff_max_s) * random.uniform(0.5, 1.0)
-                log.warning("triton %s failed (%s), retry %d/%d in %.2fs", what, type(err).__name__, attempt + 1, s.max_retries, delay)
+                log.warning("triton %s failed (%s), retry %d/%d in %.2fs", what, type(err).__name__, attempt + 1, retries, delay)
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
@@ -103,14 +104,15 @@ class TritonBackend(InferenceBackend):
         return {"client_timeout": self.settings.timeout_s} if self.settings.protocol == "grpc" else {}
 
     def check(self) -> None:
-        """Server ready, the model version ready, and its outputs what the engine expects."""
+        """Server ready, the model version ready, and its outputs what the engine expects. One attempt, no
+        retries: a health probe must answer quickly; callers that wait for Triton loop on it themselves."""
 
         def ready() -> None:
             if not self.client.is_model_ready(self.model_name, self.model_version, **self._timeout_kwargs()):
                 raise InferenceServerException(f"model {self.model_name} version {self.model_version} is not ready", status="StatusCode.UNAVAILABLE")
 
-        self._call("readiness check", ready)
-        meta = self._call("model metadata", lambda: self.client.get_model_metadata(self.model_name, self.model_version, **self._timeout_kwargs()))
+        self._call("readiness check", ready, retries=0)
+        meta = self._call("model metadata", lambda: self.client.get_model_metadata(self.model_name, self.model_version, **self._timeout_kwargs()), retries=0)
         outputs = {o["name"] for o in meta["outputs"]} if isinstance(meta, dict) else {o.name for o in meta.outputs}
         missing = set(self._output_names) - outputs
         if missing:

@@ -20,8 +20,13 @@ from schemas.icd10cm import normalise
 _CODE_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 
 
-class DataError(UserError):
-    """Input data that cannot be read as documented; the message names the file (and line)."""
+class DataError(UserError, ValueError):
+    """Input data that cannot be read as documented; the message names the file (and line).
+    A ``UserError`` for the CLIs, and a ``ValueError`` for callers that catch that."""
+
+
+class MissingDataError(DataError, FileNotFoundError):
+    """A file the reader needs is absent (a dataset split, a label space, an input file)."""
 
 
 def where(path: Path, line: int | None = None) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from schemas.notes import NoteRecord
-from trainer.data.importers import DataError, ImportReport, clean_code, read_text_file, where
+from trainer.data.importers import DataError, ImportReport, MissingDataError, clean_code, read_text_file, where
 
 SPLITS = ("train", "dev", "test", "background")
 TEXT_DIRS = {"en": "text_files_en", "es": "text_files"}
@@ -48,10 +48,10 @@ def read_codiesp(root: Path, split: str, language: str = "en", report: ImportRep
     report = report if report is not None else ImportReport(f"codiesp/{split}")
     text_dir = Path(root) / split / TEXT_DIRS[language]
     if not text_dir.is_dir():
-        raise DataError(f"{text_dir}: no such directory (is {root} a CodiEsp directory as published?)")
+        raise MissingDataError(f"{text_dir}: no such directory (is {root} a CodiEsp directory as published?)")
     tsv = Path(root) / split / f"{split}D.tsv"
     if split != "background" and not tsv.is_file():
-        raise DataError(f"{tsv}: diagnosis code file missing")
+        raise MissingDataError(f"{tsv}: diagnosis code file missing")
     codes = read_codes(tsv) if split != "background" else {}
     files = sorted(text_dir.glob("*.txt"))
     missing = sorted(set(codes) - {f.stem for f in files})

@@ -17,6 +17,7 @@ coding, refuted or entered-in-error Conditions, Conditions linked to no note.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any, Iterator
 from pydantic import ValidationError
 
 from schemas.notes import NoteRecord
-from trainer.data.importers import DataError, ImportReport, clean_code, where
+from trainer.data.importers import DataError, ImportReport, MissingDataError, clean_code, where
 
 ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 _IGNORED_STATUSES = {"refuted", "entered-in-error"}
@@ -38,7 +39,7 @@ def _files(path: Path) -> list[Path]:
             raise DataError(f"{path}: no .ndjson, .jsonl or .json files")
         return files
     if not path.is_file():
-        raise DataError(f"{path}: no such file or directory")
+        raise MissingDataError(f"{path}: no such file or directory")
     return [path]
 
 
@@ -81,6 +82,13 @@ def _validate(cls: type, obj: dict[str, Any], path: Path, line: int | None) -> A
 def _icd_codes(condition: Any, path: Path, line: int | None) -> list[str]:
     codings = condition.code.coding if condition.code and condition.code.coding else []
     return [clean_code(c.code, path, line) for c in codings if c.system == ICD10CM_SYSTEM and c.code]
+
+
+def _as_date(value: Any) -> dt.date | None:
+    """FHIR dateTime may be partial ("2024", "2024-03"): those give no day and count as undated."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else None
 
 
 def read_fhir(path: Path, report: ImportReport | None = None) -> Iterator[NoteRecord]:
@@ -138,7 +146,8 @@ def read_fhir(path: Path, report: ImportReport | None = None) -> Iterator[NoteRe
     for doc, text in docs:
         encounters = [r.reference for r in (doc.context.encounter or [])] if doc.context else []
         codes = [c for e in encounters if e for c in by_encounter.get(e, ())] + by_document.get(doc.id, [])
-        date = doc.date.date() if doc.date else (doc.context.period.start.date() if doc.context and doc.context.period and doc.context.period.start else None)
+        period_start = doc.context.period.start if doc.context and doc.context.period else None
+        date = _as_date(doc.date) or _as_date(period_start)
         note_type = None
         if doc.type and doc.type.coding:
             note_type = doc.type.coding[0].display or doc.type.coding[0].code

@@ -12,7 +12,7 @@ from typing import Iterator
 from pydantic import ValidationError
 
 from schemas.notes import NoteRecord
-from trainer.data.importers import DataError, ImportReport, clean_code, where
+from trainer.data.importers import DataError, ImportReport, MissingDataError, clean_code, where
 
 
 def describe_validation_error(err: ValidationError) -> str:
@@ -24,27 +24,28 @@ def read_jsonl(path: Path, report: ImportReport | None = None) -> Iterator[NoteR
     report = report if report is not None else ImportReport("jsonl")
     path = Path(path)
     try:
-        f = path.open(encoding="utf-8")
+        f = path.open("rb")  # decoded per line, so an encoding error names its line
     except OSError as err:
-        raise DataError(f"{path}: cannot open ({err.strerror})") from err
+        kind = MissingDataError if isinstance(err, FileNotFoundError) else DataError
+        raise kind(f"{path}: cannot open ({err.strerror})") from err
     with f:
-        number = 0
-        try:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{where(path, number)}: malformed JSON ({err.msg} at column {err.colno})") from None
-                if isinstance(obj, dict) and "record" in obj and "phi" in obj:
-                    obj = obj["record"]
-                try:
-                    record = NoteRecord.model_validate(obj)
-                except ValidationError as err:
-                    raise DataError(f"{where(path, number)}: not a note record ({describe_validation_error(err)})") from None
-                codes = tuple(dict.fromkeys(clean_code(c, path, number) for c in record.codes))
-                report.notes += 1
-                yield record.model_copy(update={"codes": codes, "source": record.source or "jsonl"})
-        except UnicodeDecodeError as err:
-            raise DataError(f"{where(path, number + 1)}: not UTF-8 text") from err
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{where(path, number)}: not UTF-8 text (byte {err.start})") from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{where(path, number)}: malformed JSON ({err.msg} at column {err.colno})") from None
+            if isinstance(obj, dict) and "record" in obj and "phi" in obj:
+                obj = obj["record"]
+            try:
+                record = NoteRecord.model_validate(obj)
+            except ValidationError as err:
+                raise DataError(f"{where(path, number)}: not a note record ({describe_validation_error(err)})") from None
+            codes = tuple(dict.fromkeys(clean_code(c, path, number) for c in record.codes))
+            report.notes += 1
+            yield record.model_copy(update={"codes": codes, "source": record.source or "jsonl"})

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from schemas.notes import NoteRecord
-from trainer.data.importers import DataError, ImportReport, where
+from trainer.data.importers import DataError, ImportReport, MissingDataError, where
 
 REQUIRED_COLUMNS = ("note_id", "medical_specialty", "transcription")
 
@@ -50,5 +50,7 @@ def read_mtsamples(path: Path, report: ImportReport | None = None) -> Iterator[N
                     note_type=row["medical_specialty"].strip() or None,
                     source="mtsamples",
                 )
+    except FileNotFoundError as err:
+        raise MissingDataError(f"{path}: no such file") from err
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"{path}: cannot read as UTF-8 CSV ({type(err).__name__})") from err
