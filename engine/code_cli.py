@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
                 result = item.error if item.record is None else next(results)
                 if isinstance(result, ProcessingError):
                     failed += 1
-                    print(f"{item.where}: {result.reason}: {result.detail}", file=sys.stderr)
+                    tqdm.write(f"{item.where}: {result.reason}: {result.detail}", file=sys.stderr)  # keeps the bar intact
                     if errors_out:
                         row = {"file": str(item.file), "line": item.line, "entry": item.entry, "reason": result.reason, "detail": result.detail}
                         errors_out.write(json.dumps(row) + "\n")

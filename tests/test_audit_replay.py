@@ -252,3 +252,8 @@ def test_replay_refuses_bad_input(live, tmp_path, capsys, monkeypatch):
     # an offset range replays just those records
     assert engine_cli("replay", "--model-version", "2", "--local", "--from-offset", "1", "--to-offset", "2", "--out", out) == 0
     assert json.loads((tmp_path / "out" / "replay_summary.json").read_text())["notes"] == 2
+    # and a time range: the batch's processing time, give or take a second
+    at = live["results"][0].processed_at
+    window = [(at - dt.timedelta(seconds=1)).isoformat(), (at + dt.timedelta(seconds=1)).isoformat()]
+    assert engine_cli("replay", "--model-version", "2", "--local", "--from-time", window[0], "--to-time", window[1], "--out", out) == 0
+    assert json.loads((tmp_path / "out" / "replay_summary.json").read_text())["notes"] == len(TEXTS)

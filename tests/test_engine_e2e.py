@@ -26,7 +26,7 @@ from tests.fixtures.model_repo import MODEL_NAME
 from tests.fixtures.servers import EngineProcess, bundle_note_key, create_topic, engine_env, produce, read_topic
 
 pytestmark = pytest.mark.servers
-N_SYNTHETIC, N_MTSAMPLES = 150, 50
+N_SYNTHETIC, N_MTSAMPLES = 70, 30
 
 
 def _documents(synthetic_notes) -> list[dict]:
@@ -38,7 +38,6 @@ def _documents(synthetic_notes) -> list[dict]:
 
 def test_every_note_yields_one_valid_bundle_matching_local(kafka_bootstrap, redis_url, unique_topic, tmp_path,
                                                           synthetic_notes, exported_model_repo, triton_server):
-    import time as _t; print("START", _t.time())
     docs = _documents(synthetic_notes)
     runtime = load_runtime(exported_model_repo, MODEL_NAME)
     keys = [note_key(parse_document_reference(source_record(d)), runtime.model_ref) for d in docs]
@@ -54,7 +53,6 @@ def test_every_note_yields_one_valid_bundle_matching_local(kafka_bootstrap, redi
         assert engine.wait(timeout_s=150) == 0, engine.logs()[-3000:]
     finally:
         engine.stop()
-    import time as _t; print("ENGINE DONE", _t.time()); print(engine.logs()[-6000:])
     assert "LocalOnnxBackend" not in engine.logs() and "TritonBackend" in engine.logs()
 
     out = read_topic(kafka_bootstrap, unique_topic("out"), expected=len(docs))
@@ -70,11 +68,9 @@ def test_every_note_yields_one_valid_bundle_matching_local(kafka_bootstrap, redi
         assert r.key == doc["context"]["encounter"][0]["reference"].encode()
 
     # The same notes through the in-process onnxruntime backend.
-    print("READ DONE", _t.time())
     settings = EngineSettings()
     local = NoteProcessor(runtime, LocalOnnxBackend(runtime.onnx_path), settings).process_batch([source_record(d) for d in docs])
     assert all(isinstance(p, ProcessedNote) for p in local)
-    print("LOCAL DONE", _t.time())
     multi_segment = 0
     for key, p in zip(keys, local):
         conditions = [e.resource for e in bundles[key].entry or [] if e.resource.__resource_type__ == "Condition"]
@@ -88,5 +84,5 @@ def test_every_note_yields_one_valid_bundle_matching_local(kafka_bootstrap, redi
             assert c.subject.reference == by_doc[key]["subject"]["reference"]
             assert c.evidence[0].detail[0].reference == f"DocumentReference/{by_doc[key]['id']}"
         multi_segment += len(segment_texts([p.deid_text], runtime)) > 1
-    assert multi_segment >= 5  # long notes (several segments) took part
+    assert multi_segment >= 10  # long notes (several segments) took part
     assert sum(1 for b in bundles.values() if b.entry) >= 10, "too few notes got any suggestion to compare"

@@ -165,6 +165,7 @@ def test_triton_and_local_backends_agree(triton_server, exported_model_repo, exp
     if evidence:
         np.testing.assert_allclose(remote.evidence_weights, here.evidence_weights, atol=1e-5)
         clear = np.abs(np.diff(here.evidence_weights[..., :2], axis=-1))[..., 0] > 1e-4  # no near-tie for the top position
+        assert clear.mean() > 0.5
         np.testing.assert_array_equal(remote.evidence_positions[..., 0][clear], here.evidence_positions[..., 0][clear])
 
 

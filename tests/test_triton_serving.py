@@ -77,6 +77,8 @@ def test_bad_request_gets_a_clear_error(local_triton):
     ids = np.ones((2, 10), dtype=np.int64)
     with pytest.raises(InferenceServerException, match="different shapes"):
         infer(httpclient, client, ids, np.ones((2, 12), dtype=np.int64))
+    with pytest.raises(InferenceServerException, match="onnxruntime failed"):
+        infer(httpclient, client, ids * 10**9, np.ones_like(ids))  # token ids outside the vocabulary
     assert client.is_server_ready()  # one bad request does not take the model down
 
 

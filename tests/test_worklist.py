@@ -157,6 +157,9 @@ def test_redis_outage_is_transient_for_the_engine():
     from engine.devservers import free_port
     from engine.pipeline.types import TransientError
 
-    down = WorklistStore(redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5), "x:")
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    down = WorklistStore(redis.Redis(host="127.0.0.1", port=free_port(), retry=Retry(NoBackoff(), 0)), "x:")
     with pytest.raises(TransientError, match="Redis unavailable for the worklist"):
         WorklistSink(down).write([processed_note("a", "Encounter/a", {"I10": 0.9})])

@@ -24,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
@@ -52,6 +53,9 @@ from trainer.export_config import (
     parse_config,
     render_config,
 )
+
+if TYPE_CHECKING:
+    from trainer.export_onnx import Parity
 
 log = logging.getLogger(__name__)
 CONFIG_FILE = "config.pbtxt"
@@ -83,7 +87,7 @@ class ExportResult:
     version_dir: Path
     configs: tuple[Path, ...]
     metadata: ModelMetadata
-    parity: object  # trainer.export_onnx.Parity
+    parity: "Parity"
     seconds: float
 
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
+from tqdm.auto import tqdm
 from transformers import BertForMaskedLM
 
 from schemas.cli import UserError
@@ -29,6 +30,7 @@ from trainer.training import (
 )
 
 log = logging.getLogger(__name__)
+MAX_HELD_OUT_INPUTS = 256  # enough for a stable held-out loss; keeps the end-of-run evaluation short
 
 
 class MaskedLanguageModel(nn.Module):
@@ -107,11 +109,12 @@ def token_shares(lengths: Sequence[int], batch_size: int, max_length: int, pad_m
 
 
 @torch.no_grad()
-def held_out_loss(model: nn.Module, batcher: MlmBatcher, n: int, batch_size: int, device: torch.device, precision: MixedPrecision, seed: int = 12345) -> float:
+def held_out_loss(model: nn.Module, batcher: MlmBatcher, n: int, batch_size: int, device: torch.device, precision: MixedPrecision,
+                  seed: int = 12345, show_progress: bool = True) -> float:
     """Mean MLM loss over held-out examples with fixed masks (comparable between checkpoints)."""
     model.eval()
     total, count = 0.0, 0
-    for start in range(0, n, batch_size):
+    for start in tqdm(range(0, n, batch_size), desc="held-out loss", unit="batch", disable=not show_progress):
         indices = list(range(start, min(n, start + batch_size)))
         batch = {k: v.to(device) for k, v in batcher(indices, batch_generator(seed, 0, start)).items()}
         if not (batch["labels"] != -100).any():
@@ -162,7 +165,7 @@ def pretrain(
                            "setup": asdict(setup), "optim": asdict(optim),
                            **token_shares(lengths, optim.batch_size, setup.max_length)}
     if held_out_texts:
-        held = build_examples(held_out_texts, tok, setup.max_length, setup.pack)
+        held = build_examples(held_out_texts, tok, setup.max_length, setup.pack)[:MAX_HELD_OUT_INPUTS]
         summary_extra["held_out_loss"] = round(held_out_loss(unwrap(model), MlmBatcher(held, tok, setup.masking), len(held), optim.batch_size, info.device, loop.precision), 4)
     model_dir = save_model_dir(unwrap(model).mlm, Path(setup.tokenizer_dir), out_dir / "model", setup.max_length)
     plot_loss_curve(result.state.loss_history, out_dir / "loss.png", title=f"MLM pretraining ({setup.init})")

@@ -14,7 +14,6 @@ Records keep every mapped code; the label space decides which become model colum
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,6 @@ from trainer.data.importers import DataError, ImportReport
 from trainer.data.split import assign_splits
 from trainer.data.stats import DatasetStats, code_frequency, plot_statistics, split_stats
 
-log = logging.getLogger(__name__)
 UNLABELLED_FILE = "unlabelled.jsonl"
 
 

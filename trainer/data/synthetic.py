@@ -238,7 +238,7 @@ def _exam(b: _NoteBuilder, rng: random.Random) -> None:
     b.text("\n" + _cap(rng.choice(cat.EPONYM_FINDINGS)) + ".\n\n")
 
 
-def _assessment_and_plan(b: _NoteBuilder, rng: random.Random, conditions: list[cat.Condition], doctor: _Person, follow_up: dt.date) -> None:
+def _assessment_and_plan(b: _NoteBuilder, rng: random.Random, p: _Patient, conditions: list[cat.Condition], doctor: _Person, follow_up: dt.date) -> None:
     b.header("assessment")
     if not conditions:
         b.text("1. Routine visit; no acute issues identified.\n")
@@ -248,8 +248,14 @@ def _assessment_and_plan(b: _NoteBuilder, rng: random.Random, conditions: list[c
     for c in conditions:
         if c.medication:
             b.text(f"- {rng.choice(('Continue', 'Start', 'Refill'))} {c.medication}.\n")
-    for line in rng.sample(cat.PLAN_LINES, rng.randint(2, 4)):
+    for line in rng.sample(cat.PLAN_LINES, rng.randint(1, 3)):
         b.text(f"- {line}\n")
+    if rng.random() < 0.3:
+        b.text(f"- Plan discussed with the patient's {p.relation} ").phi(p.relative.first, PhiCategory.NAME).text(" by phone.\n")
+    if rng.random() < 0.5:  # names in running text, without a title
+        nurse = _person(rng)
+        b.text(rng.choice(("- Case reviewed with ", "- Care coordinated with "))).phi(f"{nurse.first} {nurse.last}", PhiCategory.NAME)
+        b.text(rng.choice((", RN.\n", ", case manager.\n", ", PharmD.\n")))
     b.text("- Follow up with Dr. ").phi(doctor.last, PhiCategory.NAME).text(" on ")
     _add_date(b, rng, follow_up)
     b.text(".\n\n")
@@ -283,7 +289,7 @@ def _write_note(rng: random.Random, p: _Patient, date: dt.date, prior: dt.date, 
     _exam(b, rng)
     if long:
         _long_section(b, rng, p, date)
-    _assessment_and_plan(b, rng, conditions, doctor, date + dt.timedelta(days=rng.randint(14, 120)))
+    _assessment_and_plan(b, rng, p, conditions, doctor, date + dt.timedelta(days=rng.randint(14, 120)))
     b.text("Electronically signed by ").phi(f"{doctor.first} {doctor.last}", PhiCategory.NAME).text(", MD on ")
     _add_date(b, rng, date)
     b.text(".\n")

@@ -71,26 +71,34 @@ class TritonPythonModel:
             else:
                 good.append((i, arrays))
         if good:
-            rows = [a[self.input_names[0]].shape[0] for _, a in good]
-            width = max(a[self.input_names[0]].shape[1] for _, a in good)
-            feed = {}
-            for name in self.input_names:
-                pad = self.pad_id if name == "input_ids" else 0
-                feed[name] = np.concatenate(
-                    [np.pad(a[name], ((0, 0), (0, width - a[name].shape[1])), constant_values=pad) for _, a in good])
             try:
-                outputs = self.session.run(self.output_names, feed)
-            except Exception as err:  # onnxruntime errors name the node and shapes, never the values
-                for i, _ in good:
-                    responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"onnxruntime failed: {err}"))
-                return responses
-            start = 0
-            for (i, _), n in zip(good, rows):
-                tensors = [pb_utils.Tensor(name, np.ascontiguousarray(out[start:start + n]))
-                           for name, out in zip(self.output_names, outputs)]
-                responses[i] = pb_utils.InferenceResponse(output_tensors=tensors)
-                start += n
+                self._run(good, responses)
+            except Exception:
+                # One bad request (e.g. token ids outside the vocabulary) must not fail the others merged
+                # with it: run them one by one so only the culprit gets the error.
+                for item in good:
+                    try:
+                        self._run([item], responses)
+                    except Exception as err:  # onnxruntime names the node and shapes, never the values
+                        responses[item[0]] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"onnxruntime failed: {err}"))
         return responses
+
+    def _run(self, good, responses):
+        """One onnxruntime call for all ``good`` requests (padded to the longest), split back per request."""
+        rows = [a[self.input_names[0]].shape[0] for _, a in good]
+        width = max(a[self.input_names[0]].shape[1] for _, a in good)
+        feed = {}
+        for name in self.input_names:
+            pad = self.pad_id if name == "input_ids" else 0
+            feed[name] = np.concatenate(
+                [np.pad(a[name], ((0, 0), (0, width - a[name].shape[1])), constant_values=pad) for _, a in good])
+        outputs = self.session.run(self.output_names, feed)
+        start = 0
+        for (i, _), n in zip(good, rows):
+            tensors = [pb_utils.Tensor(name, np.ascontiguousarray(out[start:start + n]))
+                       for name, out in zip(self.output_names, outputs)]
+            responses[i] = pb_utils.InferenceResponse(output_tensors=tensors)
+            start += n
 
     def finalize(self):
         self.session = None
