@@ -120,7 +120,10 @@ class EngineSettings(BaseSettings):
     evidence_tokens_per_code: int = Field(5, ge=0)
     audit_include_text: bool = False  # False: audit records carry only a hash of the de-identified text
     audit_score_floor: float = Field(0.01, ge=0, le=1)
-    deid_date_shift: bool = False
+    deid_date_shift: bool = False  # shift dates consistently per patient instead of "[DATE]"
+    deid_date_shift_salt: SecretStr | None = None  # required when deid_date_shift is on
+    worklist_priority: Literal["oldest", "confidence", "uncertain"] = "oldest"
+    worklist_lease_s: float = Field(900.0, gt=0)  # a claimed item returns to the queue after this
     metrics_port: int = Field(9108, ge=0, le=65535)
     health_port: int = Field(8088, ge=0, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

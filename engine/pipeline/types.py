@@ -65,7 +65,8 @@ class ProcessingError(Exception):
     """The message can never be processed: it goes to the dead-letter topic with ``reason``.
 
     ``reason`` is a short stable code (e.g. ``not_json``, ``not_document_reference``, ``invalid_resource``,
-    ``no_text``, ``bad_base64``, ``too_large``, ``bad_charset``, ``unsupported_content``, ``deid_failed``);
+    ``no_text``, ``bad_base64``, ``too_large``, ``bad_charset``, ``unsupported_content``, ``no_subject``,
+    ``deid_failed``, ``invalid_output``);
     ``detail`` says where (field path), never the content.
     """
 

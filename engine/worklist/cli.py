@@ -23,24 +23,21 @@ from schemas.cli import UserError
 from schemas.icd10cm import load_code_set
 from schemas.settings import EngineSettings, SettingsError, load_settings
 
-DEFAULT_LEASE_S = 900.0
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     prio_help = "; ".join(f"{k}: {v}" for k, v in PRIORITY_HELP.items())
 
     p = actions.add_parser("list", help="items by status, in priority order")
     p.add_argument("--status", choices=("queued", "claimed", "completed"), default="queued")
-    p.add_argument("--priority", choices=PRIORITIES, default="oldest", help=prio_help)
+    p.add_argument("--priority", choices=PRIORITIES, default=None, help=f"default ICDCODER_ENGINE_WORKLIST_PRIORITY; {prio_help}")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     p = actions.add_parser("claim", help="lease the next item (or --item) to a coder")
     p.add_argument("--coder", required=True, help="the coder's workforce id (becomes Practitioner/<id>)")
-    p.add_argument("--priority", choices=PRIORITIES, default="oldest", help=prio_help)
+    p.add_argument("--priority", choices=PRIORITIES, default=None, help=f"default ICDCODER_ENGINE_WORKLIST_PRIORITY; {prio_help}")
     p.add_argument("--item", help="claim this item instead of the next one (or renew your lease on it)")
-    p.add_argument("--lease-s", type=float, default=DEFAULT_LEASE_S, help="lease length; an expired item returns to the queue")
+    p.add_argument("--lease-s", type=float, default=None, help="lease length (default ICDCODER_ENGINE_WORKLIST_LEASE_S); an expired item returns to the queue")
     p.add_argument("--json", action="store_true")
 
     p = actions.add_parser("show", help="an item with its codes, evidence and decisions so far")
@@ -96,6 +93,10 @@ def _dump(view: ItemView) -> str:
 
 def run(args: argparse.Namespace) -> int:
     settings = _settings()
+    if getattr(args, "priority", "unset") is None:
+        args.priority = settings.worklist_priority
+    if getattr(args, "lease_s", "unset") is None:
+        args.lease_s = settings.worklist_lease_s
     try:
         if getattr(args, "coder", None):
             check_coder_id(args.coder)
