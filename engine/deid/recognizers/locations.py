@@ -42,7 +42,7 @@ COUNTY = rule(rf"\b(?:{_CAP}\s+){{1,2}}(?:County|Parish)\b", C.ADDRESS)
 ZIP_CONTEXT = rule(rf"(?i:\bzip(?:\s*code)?)[\s:#]*(?P<phi>{_ZIP})(?!\d)", C.ADDRESS)
 # "Springfield, IL 62704": the city and the ZIP, not the state
 CITY_STATE_ZIP = re.compile(
-    rf"(?P<city>(?:[A-Z][A-Za-z'’.-]*\s){{0,3}}[A-Z][A-Za-z'’.-]*),\s*{_STATE}\.?(?:,?\s+(?P<zip>{_ZIP}))?(?![\w-])"
+    rf"\b(?P<city>(?:[A-Z][A-Za-z'’.-]*\s){{0,3}}[A-Z][A-Za-z'’.-]*),\s*{_STATE}\.?(?:,?\s+(?P<zip>{_ZIP}))?(?![\w-])"
 )
 _CONTEXT_BEFORE = re.compile(
     r"(?i:(?:lives|living|lived|resides|residing|resided|born|moved|relocated|native|resident|hometown|visiting|"

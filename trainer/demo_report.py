@@ -1,0 +1,70 @@
+"""Reading the demo's output topic back and printing the suggestions a coder would see."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from engine.pipeline.fhir_bundle import EXT_EVIDENCE, EXT_SCORE
+from trainer.data.docref import fhir_id
+
+
+def read_topic(env: dict[str, str], topic: str, expected: int, timeout_s: float = 30.0) -> list[tuple[bytes | None, bytes]]:
+    """All records of a topic (key, value), waiting up to ``timeout_s`` for ``expected`` of them.
+    Counts records instead of trusting end offsets (Tansu reports them wrongly after batches)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=env["ICDCODER_KAFKA_BOOTSTRAP_SERVERS"], enable_auto_commit=False,
+                             consumer_timeout_ms=2000, fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    records: list[tuple[bytes | None, bytes]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        batch = consumer.poll(timeout_ms=1000)
+        for recs in batch.values():
+            records += [(r.key, r.value) for r in recs]
+        if not batch and len(records) >= expected:
+            break
+    consumer.close()
+    return records
+
+
+def _extension(resource: dict, url: str) -> list[dict]:
+    return [e for e in resource.get("extension", []) if e["url"] == url]
+
+
+def print_suggestions(bundles: list[tuple[bytes | None, bytes]], notes_by_id: dict, show: int) -> None:
+    """Per note: the true codes (known for the demo's notes) and each suggestion with its evidence snippet."""
+    by_reference = {f"DocumentReference/{fhir_id(note_id)}": n for note_id, n in notes_by_id.items()}
+    hits = suggested = truth_total = 0
+    for i, (_key, value) in enumerate(bundles):
+        bundle = json.loads(value)
+        conditions = [e["resource"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == "Condition"]
+        provenance = next((e["resource"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == "Provenance"), None)
+        doc_ref = provenance["entity"][0]["what"]["reference"] if provenance else ""
+        note = by_reference.get(doc_ref.split("/_history/")[0])
+        truth = set(note.record.codes) if note else set()
+        codes = {c["code"]["coding"][0]["code"] for c in conditions}
+        hits += len(codes & truth)
+        suggested += len(codes)
+        truth_total += len(truth)
+        if i >= show:
+            continue
+        print(f"\n{doc_ref or '(note)'}   true codes: {', '.join(sorted(truth)) or '-'}")
+        for c in sorted(conditions, key=lambda c: -float(_extension(c, EXT_SCORE)[0]["valueDecimal"])):
+            coding = c["code"]["coding"][0]
+            score = float(_extension(c, EXT_SCORE)[0]["valueDecimal"])
+            mark = "+" if coding["code"] in truth else " "
+            print(f"  {mark} {coding['code']:<8} {score:.3f}  {coding['display'][:60]}")
+            if note is not None:
+                for ev in _extension(c, EXT_EVIDENCE)[:2]:
+                    parts = {e["url"]: e for e in ev["extension"]}
+                    start, end = parts["start"]["valueInteger"], parts["end"]["valueInteger"]
+                    text = note.record.text
+                    print(f"        evidence: ...{text[max(0, start - 30):start]}[{text[start:end]}]{text[end:end + 30]}...".replace("\n", " "))
+    if suggested:
+        print(f"\nover all {len(bundles)} notes: {hits}/{suggested} suggestions are true codes (precision "
+              f"{hits / suggested:.2f}); {hits}/{truth_total} true codes suggested (recall {hits / max(truth_total, 1):.2f})")
+
