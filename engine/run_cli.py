@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import threading
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 from schemas.cli import UserError
 from schemas.settings import EngineSettings, KafkaSettings, SettingsError, load_settings
@@ -102,11 +102,12 @@ def _until_up(what: str, connect: Callable, stop: threading.Event, backoff_max_s
 
 
 @contextlib.contextmanager
-def build_service(settings: EngineSettings, stop: threading.Event, extra_sinks: Sequence = ()) -> Iterator:
-    """Wire the service from settings; ``extra_sinks`` (audit, worklist) are written after the output topic.
+def build_service(settings: EngineSettings, stop: threading.Event) -> Iterator:
+    """Wire the service from settings. Sinks, in order: output topic, audit topic, coding worklist (Redis).
 
     Waits (with backoff) for the broker and the model server at start, so start order does not matter.
     """
+    from engine.audit import AuditSink
     from engine.model_runtime import load_runtime_from_settings
     from engine.observability import Health, Metrics, SegmentCountingBackend, engine_version
     from engine.pipeline.dead_letter import DeadLetterWriter
@@ -116,6 +117,7 @@ def build_service(settings: EngineSettings, stop: threading.Event, extra_sinks: 
     from engine.pipeline.sinks import OutputTopicSink, make_producer
     from engine.pipeline.source import KafkaSource
     from engine.service import Backoff, CodingService
+    from engine.worklist.sink import WorklistSink
 
     try:
         runtime = load_runtime_from_settings(settings.model)
@@ -134,7 +136,11 @@ def build_service(settings: EngineSettings, stop: threading.Event, extra_sinks: 
     service = CodingService(
         source=source,
         processor=processor,
-        sinks=[OutputTopicSink(producer, settings.kafka.output_topic, settings.fhir_version), *extra_sinks],
+        sinks=[
+            OutputTopicSink(producer, settings.kafka.output_topic, settings.fhir_version),
+            AuditSink.from_settings(settings, producer),
+            WorklistSink.from_settings(settings.redis),
+        ],
         dead_letters=DeadLetterWriter(producer, settings.kafka.dead_letter_topic, engine_version()),
         store=store,
         metrics=metrics,

@@ -67,11 +67,16 @@ class _Dependency(TransientError):
 
 @dataclass
 class _BatchState:
-    """How far a batch got, so a retry redoes only what is unfinished (no needless re-emits)."""
+    """How far a batch got, so a retry redoes only what is unfinished: no second inference after a sink
+    failed, no second write to a sink that already acknowledged."""
 
     records: list[SourceRecord]
-    written: bool = False
-    committed: bool = False
+    coded: list[ProcessedNote] | None = None  # settled outputs, once processed and recorded in Redis
+    failed: list[tuple[SourceRecord, ProcessingError]] = field(default_factory=list)
+    repeats: int = 0
+    sinks_done: int = 0
+    dead_letters_done: bool = False
+    counted: bool = False
 
 
 @dataclass
@@ -126,7 +131,8 @@ class CodingService:
                 delay = self.backoff.delay(attempt)
                 attempt += 1
                 log.warning("dependency unavailable; retrying the batch", extra={"fields": {
-                    "dependency": err.dependency, "attempt": attempt, "delay_s": round(delay, 2), "records": len(state.records)}})
+                    "dependency": err.dependency, "error": type(err.__cause__).__name__, "attempt": attempt,
+                    "delay_s": round(delay, 2), "records": len(state.records)}})
                 if not self._wait(delay):
                     return False
 
@@ -144,26 +150,30 @@ class CodingService:
         return True
 
     def _advance(self, state: _BatchState, summary: RunSummary) -> None:
-        if not state.written:
+        if state.coded is None:
             t0 = time.perf_counter()
             results = self._step("inference", self._process, state.records)
             self.metrics.stage_seconds.labels(stage="process_batch").observe(time.perf_counter() - t0)
             coded = [r for r in results if isinstance(r, ProcessedNote)]
             failed = [(rec, r) for rec, r in zip(state.records, results) if isinstance(r, ProcessingError)]
-            coded, repeats = self._step("redis", self.store.settle, coded)
-            t0 = time.perf_counter()
-            for sink in self.sinks:
-                self._step("kafka", sink.write, coded)
-            if failed:
-                self._step("kafka", self.dead_letters.write, failed)
-            self.metrics.stage_seconds.labels(stage="sinks").observe(time.perf_counter() - t0)
-            state.written = True
-            self._count(coded, repeats, failed, summary)
+            state.coded, state.repeats = self._step("redis", self.store.settle, coded)
+            state.failed = failed
+        t0 = time.perf_counter()
+        while state.sinks_done < len(self.sinks):
+            sink = self.sinks[state.sinks_done]
+            self._step(getattr(sink, "dependency", type(sink).__name__), sink.write, state.coded)
+            state.sinks_done += 1
+        if state.failed and not state.dead_letters_done:
+            self._step("kafka", self.dead_letters.write, state.failed)
+        state.dead_letters_done = True
+        self.metrics.stage_seconds.labels(stage="sinks").observe(time.perf_counter() - t0)
+        if not state.counted:
+            self._count(state.coded, state.repeats, state.failed, summary)
+            state.counted = True
         t0 = time.perf_counter()
         committed = self._step("kafka", self.source.commit, state.records)
         self.metrics.stage_seconds.labels(stage="commit").observe(time.perf_counter() - t0)
         self.metrics.commits.labels(result="ok" if committed else "rebalanced").inc()
-        state.committed = True
 
     def _process(self, records: list[SourceRecord]) -> list[ProcessedNote | ProcessingError]:
         """The processor's results, one per record. If the batch call fails unexpectedly, each record is

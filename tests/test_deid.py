@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -171,3 +173,16 @@ def test_presidio_analyzer_engine_path_matches(tmp_path):
     via = Deidentifier(DeidConfig(presidio_engine=True, spacy_cache_dir=tmp_path / "spacy-blank")).deidentify(NOTE)
     assert (tmp_path / "spacy-blank" / "config.cfg").is_file()
     assert via.text == direct.text
+
+
+def test_engine_deid_imports_neither_torch_nor_transformers():
+    """Presidio -> spaCy -> thinc would import torch; engine.deid keeps it out (engine/ never imports torch)."""
+    code = (
+        "import sys, engine.deid, engine.deid.cli, engine.deid.eval_cli\n"
+        "engine.deid.Deidentifier(engine.deid.DeidConfig()).deidentify('Dr. John Smith')\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch imported'\n"
+        "import torch, transformers\n"  # and a process that wants torch afterwards still gets it
+        "assert transformers.utils.is_torch_available()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

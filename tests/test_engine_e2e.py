@@ -42,7 +42,7 @@ def test_every_note_yields_one_valid_bundle_matching_local(kafka_bootstrap, redi
     runtime = load_runtime(exported_model_repo, MODEL_NAME)
     keys = [note_key(parse_document_reference(source_record(d)), runtime.model_ref) for d in docs]
     assert len(set(keys)) == len(docs)
-    for purpose in ("in", "out", "dlq"):
+    for purpose in ("in", "out", "dlq", "audit"):
         create_topic(kafka_bootstrap, unique_topic(purpose), 3)
     produce(kafka_bootstrap, unique_topic("in"), [(d["id"].encode(), to_bytes(d), None) for d in docs])
 
@@ -60,6 +60,8 @@ def test_every_note_yields_one_valid_bundle_matching_local(kafka_bootstrap, redi
     assert dlq == [], [dict(r.headers)["dlq.reason"] for r in dlq]
     produced = [bundle_note_key(r.value) for r in out]
     assert sorted(produced) == sorted(keys)  # exactly one Bundle per note: none lost, none duplicated
+    audit = read_topic(kafka_bootstrap, unique_topic("audit"), expected=len(docs), settle_s=0.3)
+    assert sorted(json.loads(r.value)["document_reference"] for r in audit) == sorted(f"DocumentReference/{d['id']}" for d in docs)
 
     bundles = {bundle_note_key(r.value): Bundle.model_validate_json(r.value) for r in out}
     by_doc = {k: d for k, d in zip(keys, docs)}

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.servers
 
 
 def _topics(bootstrap, unique_topic, partitions=2):
-    for purpose in ("in", "out", "dlq"):
+    for purpose in ("in", "out", "dlq", "audit"):
         create_topic(bootstrap, unique_topic(purpose), partitions)
 
 

@@ -57,7 +57,7 @@ def test_no_phi_in_logs_metrics_or_dead_letter_headers(kafka_bootstrap, redis_ur
     docs = [from_note_record(n.record) for n in notes]
     poison = _poison()
     messages = [(None, to_bytes(d), None) for d in docs] + [(None, v, None) for v in poison]
-    for purpose in ("in", "out", "dlq"):
+    for purpose in ("in", "out", "dlq", "audit"):
         create_topic(kafka_bootstrap, unique_topic(purpose), 1)
     produce(kafka_bootstrap, unique_topic("in"), messages)
     env = engine_env(kafka_bootstrap, redis_url, unique_topic, handbuilt_model_repo, engine_max_note_chars="20000")

@@ -168,6 +168,41 @@ def test_transient_failures_retry_without_loss_or_dead_letters(kafka_bootstrap, 
     assert read_topic(kafka_bootstrap, kafka.dead_letter_topic, expected=0, settle_s=0.5) == []
 
 
+class FlakyWorklistLikeSink:
+    """A second sink whose first ``fail_first`` writes fail as a Redis outage would."""
+
+    dependency = "redis"
+
+    def __init__(self, fail_first: int) -> None:
+        self.fail_first, self.calls, self.notes = fail_first, 0, []
+
+    def write(self, notes):
+        self.calls += 1
+        if self.calls <= self.fail_first:
+            raise TransientError("redis down")
+        self.notes += notes
+
+    def close(self):
+        pass
+
+
+def test_sink_failure_retries_only_what_is_unfinished(kafka_bootstrap, redis_url, topics):
+    """A failing second sink: no second inference, no second write to the output topic, no dead letter."""
+    kafka = _kafka(kafka_bootstrap, topics, max_in_flight_notes=100)
+    produce(kafka_bootstrap, kafka.input_topic, [(None, _note(i), None) for i in range(12)])
+    processor, flaky = StampingProcessor(), FlakyWorklistLikeSink(fail_first=2)
+    service, close = _service(kafka, redis_url, processor, topics("redis:"))
+    service.sinks = [*service.sinks, flaky]
+    try:
+        summary = service.run(max_notes=12, idle_exit_s=20)
+    finally:
+        close()
+    assert summary.retries == 2 and service.metrics.retries.labels(dependency="redis")._value.get() == 2
+    assert processor.calls == summary.batches and len(flaky.notes) == 12
+    out = read_topic(kafka_bootstrap, kafka.output_topic, expected=12)
+    assert len(out) == 12
+
+
 def test_redelivered_notes_are_byte_identical(kafka_bootstrap, redis_url, topics):
     """The same DocumentReference version twice (a re-delivery) -> the same bytes, although the processor
     stamps a new time; a new version, or edited text, is coded afresh."""

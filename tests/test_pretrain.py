@@ -36,7 +36,7 @@ def _setup(tokenizer_dir: Path, **encoder_sets: object) -> PretrainSetup:
 
 
 def _optim(**kw: object) -> OptimConfig:
-    base = dict(lr=3e-3, batch_size=8, max_steps=12, warmup_ratio=0.1, checkpoint_every=4, log_every=2, seed=7)
+    base = dict(lr=5e-3, batch_size=8, max_steps=16, warmup_ratio=0.1, checkpoint_every=4, log_every=2, seed=7)
     return OptimConfig(**{**base, **kw})
 
 
@@ -52,14 +52,14 @@ def full_run(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer_dir: Path,
 
 def test_mlm_loss_falls_and_outputs_are_written(full_run: tuple[Path, dict, dict[int, float]], tiny_tokenizer_dir: Path) -> None:
     out, summary, losses = full_run
-    assert sorted(losses) == list(range(1, 13))
-    first, last = sum(losses[s] for s in (1, 2, 3)) / 3, sum(losses[s] for s in (10, 11, 12)) / 3
+    assert sorted(losses) == list(range(1, 17))
+    first, last = sum(losses[s] for s in (1, 2, 3)) / 3, sum(losses[s] for s in (14, 15, 16)) / 3
     assert first > 6.5  # ~ln(1500) at random init
     assert last < first - 0.5
     for name in ("summary.json", "loss.png", "model/config.json", "model/model.safetensors", "model/tokenizer.json"):
         assert (out / name).is_file(), name
     saved = json.loads((out / "summary.json").read_text())
-    assert saved["steps"] == 12 and saved["tokens"] > 0 and saved["tokens_per_s"] > 0
+    assert saved["steps"] == 16 and saved["tokens"] > 0 and saved["tokens_per_s"] > 0
     assert 0 < saved["real_token_share"] <= 1 and saved["cpu_peak_rss_mb"] > 0
     assert saved["held_out_loss"] > 0
 
@@ -106,7 +106,7 @@ def test_resume_after_interruption_gives_the_same_losses(
     resumed: dict[int, float] = {}
     summary = pretrain(_setup(tiny_tokenizer_dir), _optim(), info, tmp_path, pretrain_texts, resume=True,
                        on_step=lambda state, loss: resumed.__setitem__(state.step, loss))
-    assert sorted(resumed) == list(range(5, 13))
+    assert sorted(resumed) == list(range(5, 17))
     for step, loss in resumed.items():
         assert loss == pytest.approx(reference[step], rel=1e-5, abs=1e-6), step
     assert summary["resumed_from"].endswith("step-4")
@@ -187,3 +187,28 @@ def test_optim_config_overrides_and_precision(tmp_path: Path) -> None:
     layer.zero_grad()
     ((layer(x) - y) ** 2).mean().backward()
     assert torch.allclose(accumulated, layer.weight.grad, rtol=0.05, atol=0.02)
+
+
+def test_loop_epochs_accumulation_and_early_stop(tmp_path: Path) -> None:
+    from trainer.training import TrainingLoop
+
+    x, y = torch.randn(40, 4), torch.randn(40, 1)
+    info = setup_distributed("cpu")
+    cfg = OptimConfig(lr=1e-2, batch_size=4, epochs=2, grad_accum_steps=3, log_every=1)
+
+    def run(out: Path, stop_at: int | None) -> tuple[TrainingLoop, list[int], object]:
+        epochs_done: list[int] = []
+        model = torch.nn.Linear(4, 1)
+        loop = TrainingLoop(model, cfg, info, out, [1] * 40, lambda idx, gen: {"x": x[idx], "y": y[idx], "input_ids": x[idx]},
+                            lambda m, b: ((m(b["x"]) - b["y"]) ** 2).mean(), "h",
+                            on_step=lambda s, loss: loop.stop() if s.step == stop_at else None,
+                            on_epoch_end=lambda s: epochs_done.append(s.epoch))
+        return loop, epochs_done, loop.run()
+
+    loop, epochs_done, result = run(tmp_path / "full", None)
+    assert loop.steps_per_epoch == 4  # 10 micro-batches in groups of 3: 3 + 3 + 3 + 1
+    assert result.state.step == 8 and result.state.examples == 80 and epochs_done == [1, 2]
+    assert len(result.state.loss_history) == 8
+    _, epochs_done, result = run(tmp_path / "stopped", 3)
+    assert result.state.step == 3 and epochs_done == []
+    assert (tmp_path / "stopped" / "checkpoints" / "step-3").is_dir()

@@ -109,3 +109,25 @@ def test_corpus_errors_and_held_out_split(tmp_path: Path) -> None:
     held = [t for t in texts if is_held_out(t, 5.0)]
     assert 5 <= len(held) <= 40  # ~5%, decided by the text alone
     assert held == [t for t in texts if is_held_out(t, 5.0)]
+
+
+def test_vocab_command_writes_tokenizer_and_oov_report(tmp_path: Path, synthetic_notes, capsys: pytest.CaptureFixture[str]) -> None:
+    from schemas.cli import main
+    from trainer.__main__ import COMMANDS
+
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("".join(n.record.model_dump_json() + "\n" for n in synthetic_notes[:80]))
+    out = tmp_path / "vocab"
+    argv = ["vocab", "--out", str(out), "--vocab-size", "3000", "--sources", "--notes", str(notes), "--held-out-percent", "20"]
+    assert main("python -m trainer", "", COMMANDS, argv) == 0  # de-identification on, as by default
+    printed = capsys.readouterr().out
+    assert "OOV words/note" in printed and "EHR (this vocabulary)" in printed
+    report = json.loads((out / "oov.json").read_text())
+    assert report["deidentified"] is True and report["vocab_notes"] + report["held_out_notes"] == 80
+    general, ehr = report["oov"].values()
+    assert ehr["vocab_size"] <= 3000 and general["vocab_size"] == 30522
+    assert ehr["oov_per_note"] < general["oov_per_note"]
+    tok = load_tokenizer(out)
+    # the synthetic notes carry planted PHI: after de-identification raw names/dates are gone from the
+    # training text, and the placeholders are whole tokens
+    assert tok.encode("[DATE] [NAME]", add_special_tokens=False).tokens == ["[DATE]", "[NAME]"]

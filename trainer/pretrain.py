@@ -136,15 +136,21 @@ def save_model_dir(mlm: BertForMaskedLM, tokenizer_dir: Path, out: Path, max_len
     return out
 
 
+def preflight(setup: PretrainSetup, optim: OptimConfig, info: DistInfo, out_dir: Path, resume: bool) -> tuple[Tokenizer, str]:
+    """Every check that needs no data (sizes, vocabulary, resume directory): call it before reading text."""
+    tok = load_tokenizer(setup.tokenizer_dir)
+    check_setup(setup, tok)
+    hash_ = run_hash(setup, optim, tok, info.world_size)
+    find_resume_checkpoint(out_dir, hash_, resume)
+    return tok, hash_
+
+
 def pretrain(
     setup: PretrainSetup, optim: OptimConfig, info: DistInfo, out_dir: Path, train_texts: Sequence[str],
     held_out_texts: Sequence[str] = (), resume: bool = False, on_step=None,
 ) -> dict:
     """Train, then (rank 0) write ``<out>/model`` (HF dir), ``loss.png`` and ``summary.json``; returns the summary."""
-    tok = load_tokenizer(setup.tokenizer_dir)
-    check_setup(setup, tok)
-    hash_ = run_hash(setup, optim, tok, info.world_size)
-    find_resume_checkpoint(out_dir, hash_, resume)  # fail before the slow parts
+    tok, hash_ = preflight(setup, optim, info, out_dir, resume)
     examples = build_examples(train_texts, tok, setup.max_length, setup.pack)
     if not examples:
         raise UserError("no usable text: the corpus produced no tokens to pretrain on")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from schemas.cli import UserError
 from trainer.encoder import PRESETS, encoder_config
-from trainer.pretrain import PretrainSetup, pretrain, resolve_tokenizer_dir
+from trainer.pretrain import PretrainSetup, preflight, pretrain, resolve_tokenizer_dir
 from trainer.pretrain_data import MaskingConfig, deidentify, load_corpus
 from trainer.training import OptimConfig, add_optim_arguments, cleanup, optim_config_from_args, setup_distributed
 from trainer.vocab_cli import add_corpus_arguments
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             corpus={"sources": sorted(args.sources), "notes": [str(p) for p in args.notes],
                     "held_out_percent": args.held_out_percent, "deid": args.deid},
         )
+        preflight(setup, optim, info, args.out, args.resume)  # fail in seconds, not after reading the corpus
         corpus = load_corpus(args.data_dir if args.sources else None, args.sources, args.notes, args.held_out_percent)
         if info.is_main:
             log.info("notes per source %s; %d train, %d held out; skipped %s", corpus.per_source, len(corpus.train), len(corpus.held_out), corpus.skipped or "none")

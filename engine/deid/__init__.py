@@ -8,6 +8,7 @@ Every note is de-identified before the model, logs or audit see it; the trainer 
 transformation to training text so placeholders (``schemas.phi.PhiCategory(...).placeholder``) match.
 """
 
+from engine.deid import _presidio  # noqa: F401  # first: keeps torch out (see its docstring)
 from engine.deid.deidentifier import Deidentifier
 from engine.deid.types import DeidConfig, DeidError, DeidResult
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Sequence
 
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
+from engine.deid._presidio import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
 
 from engine.deid.dateshift import shift_date_text, shift_days
 from engine.deid.recognizers import PRESIDIO_ENTITIES, default_recognizers
@@ -29,9 +30,9 @@ def blank_spacy_dir(cache_dir: Path | None = None) -> Path:
     if not (path / "config.cfg").is_file():
         import spacy
 
-        tmp = path.with_name(f"{path.name}.tmp-{threading.get_ident()}")
-        spacy.blank("en").to_disk(tmp)
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+        spacy.blank("en").to_disk(tmp)
         try:
             tmp.rename(path)
         except OSError:  # another process made it first
@@ -63,19 +64,15 @@ class Deidentifier:
                 self._analyzer = AnalyzerEngine(registry=self.registry, nlp_engine=nlp, supported_languages=["en"])
             return self._analyzer
 
-    def detect(self, text: str) -> list[PhiSpan]:
-        """Every detection, in original offsets, overlapping spans not yet merged."""
+    def detect(self, text: str) -> list[tuple[PhiSpan, float]]:
+        """Every detection with its score, in original offsets, overlapping spans not yet merged."""
         view = make_view(text)
-        spans = []
-        for recognizer in self.recognizers:
-            if self.config.presidio_engine:
-                break
-            for r in recognizer.analyze(view.text, recognizer.supported_entities, None):
-                spans.append(self._span(view, r))
         if self.config.presidio_engine:
-            for r in self.presidio_analyzer().analyze(view.text, language="en"):
-                spans.append(self._span(view, r))
-        return [s for s in spans if s is not None]
+            results = self.presidio_analyzer().analyze(view.text, language="en")
+        else:
+            results = [r for rec in self.recognizers for r in rec.analyze(view.text, rec.supported_entities, None)]
+        found = ((self._span(view, r), r.score) for r in results)
+        return [(span, score) for span, score in found if span is not None]
 
     @staticmethod
     def _span(view, r) -> PhiSpan | None:
@@ -96,7 +93,8 @@ class Deidentifier:
             raise DeidError(f"text of {len(text)} characters exceeds the limit of {self.config.max_chars}")
         stage = "detection"
         try:
-            spans = merge_spans(self.detect(text))
+            detections = self.detect(text)
+            spans = merge_spans([s for s, _ in detections], [score for _, score in detections])
             stage = "replacement"
             days = None
             if self.config.date_shift and patient_key is not None:

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from engine.deid.deidentifier import Deidentifier
 from engine.deid.evaluation import EvalReport, evaluate, eponym_survival
-from engine.deid.planting import mtsamples_planted, synthetic_gold
+from engine.deid.planting import mtsamples_planted, mtsamples_texts, synthetic_gold
 from engine.deid.report import html_page, table
 from engine.deid.types import DeidConfig
 from schemas.cli import UserError
@@ -26,7 +26,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ICDCODER_DATA_DIR", "../shared/data")),
                         help="data directory holding mtsamples/mtsamples.csv (default: $ICDCODER_DATA_DIR)")
     parser.add_argument("--out", type=Path, default=Path("deid-eval"), help="folder for deid_eval.json and deid_eval.html")
+    parser.add_argument("--bench", type=int, default=0, metavar="N",
+                        help="also time de-identification alone on N MTSamples notes cut/padded to 1,000 words (one thread)")
     parser.add_argument("--html-examples", type=int, default=3, help="notes of each set shown in the HTML page")
+
+
+def thousand_word_notes(csv_path: Path, n: int) -> list[str]:
+    """MTSamples transcriptions repeated/cut to exactly 1,000 words: the benchmark's note size."""
+    texts = mtsamples_texts(csv_path)[:n]
+    return [" ".join((t.split() * (1000 // max(len(t.split()), 1) + 1))[:1000]) for t in texts]
+
+
+def benchmark(deid: Deidentifier, texts: list[str]) -> dict[str, float]:
+    deid.deidentify(texts[0])  # warm-up (lexicons, regex caches)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for t in tqdm(texts, desc="bench", unit="note"):
+        deid.deidentify(t)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    # CPU time gives the per-core rate even on a shared, busy machine
+    return {"notes": len(texts), "notes_per_s": len(texts) / seconds, "words_per_s": 1000 * len(texts) / seconds,
+            "ms_per_note": 1000 * seconds / len(texts), "notes_per_cpu_s": len(texts) / cpu}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,11 +71,18 @@ def run(args: argparse.Namespace) -> int:
         words = sum(len(n.text.split()) for n in notes)
         timings[name] = {"notes_per_s": len(notes) / seconds, "words_per_s": words / seconds}
         examples += [(f"{name} #{i}", n, deid.deidentify(n.text).detected) for i, n in enumerate(notes[: args.html_examples])]
+    if args.bench:
+        csv_path = args.data_dir / "mtsamples" / "mtsamples.csv"
+        if not csv_path.is_file():
+            raise UserError(f"MTSamples not found at {csv_path} (needed by --bench)")
+        timings["bench_1000_words"] = benchmark(deid, thousand_word_notes(csv_path, args.bench))
     survival, lost = eponym_survival(deid)
     print(table(reports))
     print(f"\neponym survival: {survival:.2%}" + (f" (lost: {', '.join(lost)})" if lost else ""))
     for name, t in timings.items():
-        print(f"speed {name}: {t['notes_per_s']:.1f} notes/s, {t['words_per_s']:.0f} words/s (incl. scoring)")
+        note = "" if name.startswith("bench") else " (incl. scoring)"
+        cpu = f", {t['notes_per_cpu_s']:.1f} notes per CPU-second" if "notes_per_cpu_s" in t else ""
+        print(f"speed {name}: {t['notes_per_s']:.1f} notes/s, {t['words_per_s']:.0f} words/s{cpu}{note}")
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"sets": [r.as_dict() for r in reports], "eponym_survival": survival, "eponyms_lost": lost,
               "speed": timings, "seed": args.seed}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from engine.deid.types import DeidResult, Replacement
 from schemas.phi import PhiCategory, PhiSpan
@@ -13,22 +13,29 @@ _PRIORITY = {c: i for i, c in enumerate([PhiCategory.EMAIL, PhiCategory.URL, Phi
                                          PhiCategory.NAME])}
 
 
-def merge_spans(spans: Iterable[PhiSpan]) -> list[PhiSpan]:
+def merge_spans(spans: Iterable[PhiSpan], scores: Sequence[float] | None = None) -> list[PhiSpan]:
     """Union of overlapping spans (redaction must cover every detection); the merged span takes the
-    category of its longest member."""
+    category of its longest member, then of the most confident, then the most specific."""
+    items = list(zip(spans, scores if scores is not None else [0.0] * 10**9))
     merged: list[PhiSpan] = []
-    best: PhiSpan | None = None
-    for s in sorted(spans, key=lambda s: (s.start, -s.end)):
+    best: tuple[PhiSpan, float] | None = None
+
+    def rank(item: tuple[PhiSpan, float]) -> tuple[int, float, int]:
+        s, score = item
+        return s.end - s.start, score, -_PRIORITY[s.category]
+
+    for item in sorted(items, key=lambda it: (it[0].start, -it[0].end)):
+        s = item[0]
         if s.end <= s.start:
             continue
         if merged and s.start < merged[-1].end:
             last = merged[-1]
-            if best is None or (s.end - s.start, -_PRIORITY[s.category]) > (best.end - best.start, -_PRIORITY[best.category]):
-                best = s
-            merged[-1] = PhiSpan(start=last.start, end=max(last.end, s.end), category=best.category)
+            if best is None or rank(item) > rank(best):
+                best = item
+            merged[-1] = PhiSpan(start=last.start, end=max(last.end, s.end), category=best[0].category)
         else:
             merged.append(s)
-            best = s
+            best = item
     return merged
 
 

@@ -37,6 +37,8 @@ def send_all(producer: KafkaProducer, messages: Sequence[tuple[str, bytes | None
 class OutputTopicSink:
     """Publishes ``ProcessedNote.bundle_json`` to the output topic. Implements ``types.Sink``."""
 
+    dependency = "kafka"  # what a TransientError from here means (retry metrics, readiness)
+
     def __init__(self, producer: KafkaProducer, topic: str, fhir_version: str) -> None:
         self.producer = producer
         self.topic = topic

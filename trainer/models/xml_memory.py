@@ -19,26 +19,25 @@ MB = 2**20
 
 @dataclass(frozen=True)
 class XmlMemoryEstimate:
-    attention_full_mb: float  # one [B, C, T] fp32 tensor: what an unchunked head holds (and what evidence returns)
-    inference_peak_mb: float  # chunked inference: scores + attention of one chunk, contexts of one chunk, logits
-    training_saved_mb: float  # tensors autograd keeps until backward (checkpointed: only inputs per chunk + logits)
-    training_saved_unchunked_mb: float  # the same without chunk checkpointing
+    attention_all_codes_mb: float  # one [B, C, T] tensor: what returning token_attention (evidence) costs
+    inference_peak_mb: float  # one chunk at a time: max(scores + softmax, attention + context + W_b + ReLU)
+    training_saved_unchunked_mb: float  # what autograd keeps for backward without chunk checkpointing
+    training_peak_checkpointed_mb: float  # checkpointed: one chunk's activations and their gradients
 
 
 def estimate(codes: int, tokens: int, batch: int, hidden: int, chunk: int, bytes_per: int = 4) -> XmlMemoryEstimate:
+    """Analytic sizes of the head's own tensors (fp32 by default); the encoder's are not included."""
     c = min(chunk, codes)
-    bct = batch * c * tokens * bytes_per  # scores / attention of one chunk
-    bch = batch * c * hidden * bytes_per  # contexts / W_b outputs of one chunk
-    full_bct = batch * codes * tokens * bytes_per
-    full_bch = batch * codes * hidden * bytes_per
+    bct, bch = batch * c * tokens * bytes_per, batch * c * hidden * bytes_per  # one chunk's [B,c,T] / [B,c,H]
+    chunk_live = max(2 * bct, bct + 3 * bch)  # masked scores + softmax output, then attention + 3 [B,c,H]
+    saved = batch * codes * (tokens + 3 * hidden) * bytes_per  # attention, context, W_b output, ReLU output
     logits = batch * codes * bytes_per
-    # inference: masked scores and softmax output alive together, then context, W_b out and its ReLU
-    inference = 2 * bct + 3 * bch + logits
-    # unchunked training keeps attention (softmax backward), context, W_b output and ReLU output per code
-    unchunked = full_bct + 3 * full_bch + logits
-    # checkpointed chunks keep nothing but their outputs; the backward recomputes one chunk at a time
-    checkpointed = logits + 2 * bct + 3 * bch
-    return XmlMemoryEstimate(full_bct / MB, inference / MB, checkpointed / MB, unchunked / MB)
+    return XmlMemoryEstimate(
+        attention_all_codes_mb=batch * codes * tokens * bytes_per / MB,
+        inference_peak_mb=(chunk_live + logits) / MB,
+        training_saved_unchunked_mb=(saved + logits) / MB,
+        training_peak_checkpointed_mb=(2 * (bct + 3 * bch) + 2 * logits) / MB,
+    )
 
 
 def _measure(codes: int, tokens: int, batch: int, hidden: int, chunk: int, train: bool) -> float:

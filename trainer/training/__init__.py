@@ -18,6 +18,7 @@ API (import from ``trainer.training``)::
     # constructor errors (UserError) before training: no batches, resume dir of another config,
     # existing checkpoints without --resume, fp16 on CPU.
     result = loop.run()            # -> LoopResult(state: TrainState, total_steps, resumed_from)
+    loop.stop()                    # from a callback: end after the current step (early stopping)
     result.state.loss_history      # [(step, mean loss)], every cfg.log_every steps
     plot_loss_curve(result.state.loss_history, out_dir / "loss.png")
     write_summary(training_summary(state.step, state.tokens, state.examples, state.elapsed_s,

@@ -89,6 +89,12 @@ class TrainingLoop:
         self.precision = MixedPrecision(config.precision, info.device, config.grad_accum_steps, config.max_grad_norm)
         self.optimizer = build_optimizer(model, config)
         self.scheduler = build_scheduler(self.optimizer, config, self.total_steps)
+        self._stop = False
+
+    def stop(self) -> None:
+        """End after the current step (e.g. early stopping from ``on_step``/``on_epoch_end``); the final
+        checkpoint is still written. The schedule keeps its planned length."""
+        self._stop = True
 
     def _batches(self, epoch: int) -> list[list[int]]:
         c = self.config
@@ -110,12 +116,11 @@ class TrainingLoop:
         started = time.perf_counter()
         elapsed_before = state.elapsed_s
         try:
-            while state.step < self.total_steps:
+            while state.step < self.total_steps and not self._stop:
                 batches = self._batches(state.epoch)
-                while state.batch_in_epoch < len(batches) and state.step < self.total_steps:
+                while state.batch_in_epoch < len(batches) and state.step < self.total_steps and not self._stop:
                     group = batches[state.batch_in_epoch : state.batch_in_epoch + c.grad_accum_steps]
                     loss_sum, tokens, examples = self._accumulate(group, state)
-                    self.precision.grad_accum_steps = len(group)
                     self.precision.step(self.model, self.optimizer, self.scheduler)
                     totals = torch.tensor([loss_sum / len(group), tokens, examples], dtype=torch.float64)
                     if info.distributed:
@@ -138,7 +143,7 @@ class TrainingLoop:
                         self.on_step(state, step_loss)
                     if c.checkpoint_every and state.step % c.checkpoint_every == 0 and state.step < self.total_steps:
                         self.save(state)
-                if state.batch_in_epoch >= len(batches):
+                if state.batch_in_epoch >= len(batches) and not self._stop:
                     state.epoch, state.batch_in_epoch = state.epoch + 1, 0
                     if self.on_epoch_end is not None:
                         self.on_epoch_end(state)

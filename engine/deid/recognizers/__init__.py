@@ -4,12 +4,8 @@ and none needs an NLP model."""
 
 from __future__ import annotations
 
-from presidio_analyzer import EntityRecognizer
-from presidio_analyzer.predefined_recognizers import (
-    CreditCardRecognizer,
-    EmailRecognizer,
-    MacAddressRecognizer,
-)
+from engine.deid._presidio import EntityRecognizer
+from engine.deid._presidio import CreditCardRecognizer, EmailRecognizer, MacAddressRecognizer
 
 from engine.deid.recognizers.dates import date_recognizer
 from engine.deid.recognizers.locations import CityRecognizer, address_recognizer

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from engine.deid._presidio import EntityRecognizer, RecognizerResult
 
 from schemas.phi import PhiCategory
 

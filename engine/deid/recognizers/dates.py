@@ -45,6 +45,9 @@ DATE_RULES = (
     rule(rf"{_NB}(?:0?[1-9]|1[0-2])[/-](?:1[89]|20)\d\d{_NA}", C.DATE),
     # 3/14 with a date word before it ("on 3/14", "DOB: 3/14")
     rule(rf"{_NB}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){_NA}", C.DATE, accept=_valid_mdy, before=_DATE_CONTEXT),
+    # 3/14-3/16 after a date word; 04/03 (both zero-padded: not a ratio or a score)
+    rule(rf"{_NB}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})\s*-\s*\d{{1,2}}/\d{{1,2}}{_NA}", C.DATE, accept=_valid_mdy, before=_DATE_CONTEXT),
+    rule(rf"{_NB}(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01]){_NA}", C.DATE),
     # March 14th, March 14, 2024, Mar. 14 2024, March the 14th
     rule(rf"\b{MONTH}\s*(?:the\s+)?{DAY}(?:(?:,\s*|\s+)(?:of\s+)?{YEAR})?", C.DATE),
     # 14th of March, 14 March 2024, 14-Mar-2024, 14/Mar/24

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from engine.deid._presidio import EntityRecognizer, RecognizerResult
 
 from engine.deid.lexicons import Lexicons, key, load_lexicons
 from engine.deid.recognizers.base import RegexRecognizer, rule
@@ -38,18 +38,18 @@ STREET = rule(
     C.ADDRESS,
 )
 PO_BOX = rule(r"\b(?i:p\.?\s?o\.?\s*box)\s+\d+", C.ADDRESS)
-COUNTY = rule(rf"\b(?:{_CAP}\s+){{1,2}}(?:County|Parish)\b", C.ADDRESS)
+COUNTY = rule(rf"(?<![\w'’.-])(?:{_CAP}\s+){{1,2}}(?:County|Parish)\b", C.ADDRESS)
 ZIP_CONTEXT = rule(rf"(?i:\bzip(?:\s*code)?)[\s:#]*(?P<phi>{_ZIP})(?!\d)", C.ADDRESS)
 # "Springfield, IL 62704": the city and the ZIP, not the state
 CITY_STATE_ZIP = re.compile(
-    rf"\b(?P<city>(?:[A-Z][A-Za-z'’.-]*\s){{0,3}}[A-Z][A-Za-z'’.-]*),\s*{_STATE}\.?(?:,?\s+(?P<zip>{_ZIP}))?(?![\w-])"
+    rf"(?<![\w'’.-])(?P<city>(?:[A-Z][A-Za-z'’.-]*\s){{0,3}}[A-Z][A-Za-z'’.-]*),\s*{_STATE}\.?(?:,?\s+(?P<zip>{_ZIP}))?(?![\w-])"
 )
 _CONTEXT_BEFORE = re.compile(
     r"(?i:(?:lives|living|lived|resides|residing|resided|born|moved|relocated|native|resident|hometown|visiting|"
     r"travel+ed|returned|came|transferred|raised|grew\s+up|located)\s+(?:\w+\s+){0,2}(?:in|to|from|of|at|near)"
     r"|from|near)\s+$"
 )
-_CAP_RUN = re.compile(r"[A-Z][A-Za-z'’.-]*(?:[ -][A-Z][A-Za-z'’.-]*)*")
+_CAP_RUN = re.compile(r"(?<![\w'’.-])[A-Z][A-Za-z'’.-]*(?:[ -][A-Z][A-Za-z'’.-]*)*")
 
 
 class CityRecognizer(EntityRecognizer):

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from engine.deid._presidio import EntityRecognizer, RecognizerResult
 
 from engine.deid.lexicons import EPONYM_HEADS, Lexicons, key, load_lexicons
 from schemas.phi import PhiCategory
@@ -31,6 +30,8 @@ BY_VERBS = frozenset(
     authored written attested cosigned co-signed countersigned consulted discussed interpreted read
     called covered followed""".split()
 )
+# Lower-case particles inside names ("van der Berg", "de la Cruz") when a capitalised word follows.
+PARTICLES = frozenset("van von der den de del della la le du da di dos das bin ibn al el ter ten".split())
 CREDENTIALS = frozenset("md m.d do d.o rn np pa pa-c phd dds dmd facp facs crna lpn cnm dpm od pharmd msw lcsw".split())
 # Capitalised words that start sentences and headings: never part of a name.
 STOP = frozenset(
@@ -51,7 +52,7 @@ STOP = frozenset(
     please see seen per via vs versus approximately about after before during since until while because
     if so all any some each every other another new old first second third last next education information
     instructions instruction consent care counseling identification number id profile label labels data
-    record records chart file visit encounter room bed floor ward services""".split()
+    record records chart file visit encounter room bed floor ward services french fr images naming""".split()
 )
 
 
@@ -60,13 +61,17 @@ _CREDENTIAL = re.compile(
 )
 
 
-@dataclass(frozen=True)
+_KEEP_LOWER = PARTICLES | TITLES | RELATIONS | STRONG | BY_VERBS | CREDENTIALS | EPONYM_HEADS | {"by", "is", "named"}
+
+
 class _Tok:
-    start: int
-    end: int
-    word: str
-    key: str
-    dot: bool  # a period follows ("J.")
+    """One word of the note (a plain slotted class: notes have thousands of words)."""
+
+    __slots__ = ("start", "end", "word", "key", "dot")
+
+    def __init__(self, start: int, end: int, word: str, key: str, dot: bool) -> None:
+        self.start, self.end, self.word, self.key = start, end, word, key
+        self.dot = dot  # a period follows ("J.")
 
 
 def _is_cap(w: str) -> bool:
@@ -107,6 +112,10 @@ class NameRecognizer(EntityRecognizer):
     def _nameish(self, toks: list[_Tok], i: int, upper_ok: bool) -> bool:
         """Could be part of a name given supporting context."""
         w = toks[i].word
+        if w in PARTICLES:
+            if i + 1 >= len(toks) or toks[i + 1].start - toks[i].end != 1:
+                return False
+            return _is_cap(toks[i + 1].word) or toks[i + 1].word in PARTICLES and self._nameish(toks, i + 1, False)
         if len(w) == 1:
             return w.isupper() and (w != "I" or toks[i].dot)
         if toks[i].key in STOP or self._clinical(toks, i):
@@ -150,7 +159,13 @@ class NameRecognizer(EntityRecognizer):
         return j
 
     def analyze(self, text: str, entities=None, nlp_artifacts=None) -> list[RecognizerResult]:
-        toks = [_Tok(m.start(), m.end(), m.group(), key(m.group()), text.startswith(".", m.end())) for m in _WORD.finditer(text)]
+        # Only capitalised words and the lower-case words the rules look at become tokens; a dropped word
+        # between two tokens shows up in the gap text, which then joins nothing.
+        toks = [
+            _Tok(m.start(), m.end(), w, key(w), text.startswith(".", m.end()))
+            for m in _WORD.finditer(text)
+            if (w := m.group())[0].isupper() or w in _KEEP_LOWER or w.lower() in _KEEP_LOWER
+        ]
         spans: list[tuple[int, int]] = []
         n = len(toks)
         i = 0
@@ -162,8 +177,9 @@ class NameRecognizer(EntityRecognizer):
             if k in TITLES and i + 1 < n and nxt_gap.strip() in ("", ".") and "\n" not in nxt_gap:
                 # Dr. Foley: right after a title even clinical words are names
                 j = i + 1
-                while j < n and j - i <= self.MAX_NAME_TOKENS and (_is_cap(toks[j].word) or _is_upper_word(toks[j].word)) and (
-                    toks[j].key not in STOP or len(toks[j].word) == 1
+                while j < n and j - i <= self.MAX_NAME_TOKENS and (
+                    (_is_cap(toks[j].word) or _is_upper_word(toks[j].word)) and (toks[j].key not in STOP or len(toks[j].word) == 1)
+                    or toks[j].word in PARTICLES and self._nameish(toks, j, False)
                 ):
                     j += 1
                     gap = text[toks[j - 1].end : toks[j].start] if j < n else ""
@@ -186,7 +202,9 @@ class NameRecognizer(EntityRecognizer):
                     if j > start and (strong or sep in (",", ":") or any(self._in_lexicon(x) for x in toks[start:j]) or j - start >= 2):
                         spans.append((toks[start].start, toks[j - 1].end))
                         end = j
-            elif self._nameish(toks, i, False) and (self._known(t) or len(t.word) == 1):
+            elif self._nameish(toks, i, False) and (
+                self._known(t) or len(t.word) == 1 or i + 1 < n and nxt_gap == " " and self._known(toks[i + 1])
+            ):
                 j = self._run(text, toks, i, False, True)
                 run = toks[i:j]
                 if j - i >= 2 and any(self._known(x) for x in run) and not all(len(x.word) == 1 for x in run):

@@ -29,6 +29,7 @@ _ID_FILLER = r"(?:\s*(?:number|num|no\.?|nbr|id|#|is|:|plate|registration)\s*){0
 CONTEXT_ID = rule(
     r"(?<![\w-])(?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9](?![\w])",
     C.ID,
+    0.95,  # an identifier announced by its label beats the phone-number reading of the same digits
     accept=lambda m: len(m.group()) >= 4 and not _YEAR.fullmatch(m.group()),
     before=rf"(?i:\b(?:{_ID_WORDS})\b){_ID_FILLER}[\s:#.]*",
 )
@@ -39,7 +40,7 @@ VIN = rule(r"(?<![\w-])(?=[A-HJ-NPR-Z0-9]{17}(?![\w-]))(?=[A-Z0-9]*\d)(?=[A-Z0-9
 _OLD = r"(?:9\d|1[0-4]\d)"  # ages over 89 (to 149)
 AGES = (
     rule(rf"(?<![\w.])(?P<phi>{_OLD})(?=\s*-?\s*(?:years?|yrs?|y\.?\s?o\.?|y/o)\b)", C.AGE, flags=I),
-    rule(rf"(?<![\w.]){_OLD}(?![\w.])", C.AGE, before=r"(?i:\bage[d:]?\s*(?:of\s*)?)"),
+    rule(rf"(?<![\w.]){_OLD}(?!\w|\.\d)", C.AGE, before=r"(?i:\bage[d:]?\s*(?:of\s*)?)"),
     rule(rf"(?<![\w.]){_OLD}'?s\b", C.AGE, before=r"(?i:\bin\s+(?:his|her|their)\s+(?:late\s+|early\s+|mid-?\s*)?)"),
     rule(rf"(?<![\w.])(?P<phi>{_OLD})(?=\s?(?:yo|M|F)\b)", C.AGE),
 )

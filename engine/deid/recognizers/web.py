@@ -11,7 +11,7 @@ from schemas.phi import PhiCategory as C
 _TLDS = "com|org|net|edu|gov|mil|int|io|health|us|info|biz|co|me|app|care|clinic|hospital|uk|ca|de|eu"
 _TAIL = r"[^\s<>\"'()\[\]{}]*[^\s<>\"'()\[\]{}.,;:!?]"  # a URL does not end in punctuation
 URL = rule(
-    rf"(?i:\b(?:https?|ftp)://{_TAIL}|\bwww\.{_TAIL}|\b(?:[a-z0-9-]+\.)+(?:{_TLDS})\b(?:/{_TAIL})?)(?!@)",
+    rf"(?i:\b(?:https?|ftp)://{_TAIL}|\bwww\.{_TAIL}|(?<![\w.-])(?:[a-z0-9-]+\.)+(?:{_TLDS})\b(?:/{_TAIL})?)(?!@)",
     C.URL,
     accept=lambda m: "@" not in text_before(m),
 )

@@ -1,0 +1,140 @@
+"""What several benchmark families need, built once per mode under ``<work>/<mode>/`` with the project's own
+steps (prepare, vocab, pretrain, finetune, export) and reused when already there.
+
+- ``dataset``: CodiEsp (English diagnoses) through ``trainer.data.prepare``;
+- ``vocab``: the EHR WordPiece (``trainer.vocab``) on CodiEsp background/train/dev + MTSamples, with the
+  held-out notes of the OOV comparison;
+- ``ehr_encoder``: EHR-BERT pretrained from scratch with that vocabulary (``trainer.pretrain``);
+- ``speed_run`` / ``speed_repository``: a BERT-XML of the speed size over the CodiEsp label space, exported to
+  a Triton model repository (``trainer.export``). Its weights barely matter for speed (two optimizer steps);
+  its shape (encoder size, codes, max length 1,024) does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from trainer.bench.common import BenchConfig, Stopwatch, say
+
+MODEL_NAME = "bert_xml"
+
+
+@dataclass
+class Artifacts:
+    cfg: BenchConfig
+    build_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.cfg.work_dir / self.cfg.mode
+
+    def _timed_build(self, name: str, marker: Path, build) -> None:
+        if marker.exists():
+            say(f"reusing {name} in {marker.parent}")
+            return
+        say(f"building {name} ...")
+        with Stopwatch() as sw:
+            build()
+        self.build_seconds[name] = round(sw.seconds, 1)
+        say(f"{name} built in {sw.seconds:.0f} s")
+
+    @cached_property
+    def dataset(self) -> Path:
+        from trainer.data.prepare import PrepareConfig, prepare_dataset
+
+        out = self.root / "codiesp"
+        config = PrepareConfig(out=out, codiesp=self.cfg.data_dir / "codiesp", deid=self.cfg.sizes.prepare_deid, show_progress=True)
+        self._timed_build("CodiEsp dataset", out / "labels.json", lambda: prepare_dataset(config))
+        return out
+
+    @property
+    def eval_split(self) -> str:
+        return "test" if (self.dataset / "test.jsonl").is_file() else "dev"
+
+    @cached_property
+    def corpus(self):
+        """Vocabulary/pretraining text and the held-out notes (``trainer.pretrain_data.load_corpus``)."""
+        from trainer.pretrain_data import deidentify, load_corpus
+
+        corpus = load_corpus(self.cfg.data_dir)
+        if self.cfg.sizes.prepare_deid:
+            corpus.train, corpus.held_out = deidentify(corpus.train), deidentify(corpus.held_out, "de-identify held-out")
+        return corpus
+
+    @cached_property
+    def vocab(self) -> Path:
+        from trainer.vocab import save_tokenizer_dir, train_wordpiece
+
+        out = self.root / "vocab"
+        self._timed_build("EHR WordPiece vocabulary", out / "tokenizer.json", lambda: save_tokenizer_dir(train_wordpiece(self.corpus.train), out))
+        return out
+
+    @cached_property
+    def ehr_encoder(self) -> Path:
+        """EHR-BERT pretrained from scratch (MLM); its ``summary.json`` holds the training throughput."""
+        import torch
+
+        from trainer.encoder import encoder_config
+        from trainer.pretrain import PretrainSetup, pretrain
+        from trainer.training import OptimConfig, cleanup, setup_distributed
+
+        sizes = self.cfg.sizes
+        out = self.root / "pretrain"
+
+        def build() -> None:
+            torch.set_num_threads(self.cfg.threads)
+            setup = PretrainSetup(init=sizes.pretrain_encoder, encoder=encoder_config(sizes.pretrain_encoder, None, []), tokenizer_dir=str(self.vocab),
+                                  max_length=sizes.pretrain_max_length, corpus={"sources": ["codiesp", "mtsamples"], "deid": sizes.prepare_deid})
+            optim = OptimConfig(lr=5e-4 if sizes.pretrain_encoder != "tiny" else 1e-3, batch_size=8, max_steps=sizes.pretrain_steps, epochs=1,
+                                warmup_ratio=0.05, checkpoint_every=0, log_every=10, seed=self.cfg.seed)
+            info = setup_distributed("cpu")
+            try:
+                pretrain(setup, optim, info, out, self.corpus.train, self.corpus.held_out)
+            finally:
+                cleanup()
+
+        self._timed_build(f"EHR-BERT ({sizes.pretrain_encoder}) pretraining", out / "model" / "config.json", build)
+        return out / "model"
+
+    @cached_property
+    def speed_run(self) -> Path:
+        from trainer.bench.quality import finetune_row
+        from trainer.models import CoderConfig
+
+        sizes = self.cfg.sizes
+        out = self.root / "speed-run"
+        coder = CoderConfig(architecture="bert-xml", encoder=sizes.speed_encoder, max_length=max(sizes.speed_lengths), label_init="random")
+        self._timed_build(f"speed model (BERT-XML, {sizes.speed_encoder} encoder)", out / "thresholds.json",
+                          lambda: finetune_row(self.cfg, self.dataset, out, coder, self.vocab / "tokenizer.json", max_steps=2))
+        return out
+
+    @cached_property
+    def speed_repository(self) -> Path:
+        """``speed_run`` exported: config.pbtxt is the CPU (Python backend) variant the local tritonserver serves."""
+        from trainer.export import ExportOptions, export_model
+
+        repo = self.root / "model_repository"
+        options = ExportOptions(name=MODEL_NAME, variants=("cpu-python", "gpu-onnxruntime"))
+        self._timed_build("Triton model repository", repo / MODEL_NAME / "1" / "model.onnx", lambda: export_model(self.speed_run, repo, options))
+        return repo
+
+    @classmethod
+    def prebuilt(cls, cfg: BenchConfig, **built: object) -> "Artifacts":
+        """Artifacts some of which exist already (e.g. test fixtures): ``dataset=``, ``vocab=``, ``corpus=``,
+        ``ehr_encoder=``, ``speed_run=``, ``speed_repository=``; the others are built on demand."""
+        art = cls(cfg)
+        for name, value in built.items():
+            if not isinstance(getattr(cls, name, None), cached_property):
+                raise ValueError(f"{name!r} is not a benchmark artifact")
+            art.__dict__[name] = value  # what cached_property would have stored
+        return art
+
+    def summary(self) -> dict:
+        return {"work_dir": str(self.root), "build_seconds": self.build_seconds}
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

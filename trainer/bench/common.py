@@ -1,0 +1,147 @@
+"""What every benchmark family shares: the run configuration, progress lines, timing and result files.
+
+A family module exposes ``run(cfg: BenchConfig, artifacts: Artifacts) -> dict``; the dict is written to
+``<out>/<family>.json`` with the machine description and the mode, and summarised in ``SUMMARY.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+FAMILIES = ("quality", "inference", "training", "deid", "pipeline")
+
+
+@dataclass(frozen=True)
+class BenchSizes:
+    """How much work each family does. ``QUICK`` is minutes on a shared 2-core CPU, ``FULL`` hours."""
+
+    # quality
+    pretrain_encoder: str = "cpu"  # trainer.encoder preset of the EHR-BERT pretrained here
+    pretrain_steps: int = 3000
+    pretrain_max_length: int = 512
+    finetune_epochs: int = 3  # paper 4.2.2
+    finetune_max_steps: int = 0  # 0: whole epochs
+    bert_lengths: tuple[int, ...] = (512, 1024)
+    minilm: bool = True  # the off-the-shelf BERT rows (MiniLM extended to 1,024)
+    prepare_deid: bool = True
+    quality_presets: tuple[str, ...] = ()  # only these TABLE2_PRESETS rows; empty: every row
+    bigru: dict[str, int] = field(default_factory=lambda: {"embedding_dim": 300, "gru_hidden": 256, "attention_heads": 50, "attention_dim": 128})
+    # speed
+    speed_encoder: str = "cpu"  # encoder size of the model the speed benchmarks run
+    speed_notes: int = 200  # MTSamples notes per speed measurement
+    speed_lengths: tuple[int, ...] = (256, 512, 1024)
+    training_steps: int = 30
+    deid_notes: int = 300
+    deid_words: int = 1000
+    pipeline_notes: int = 200
+    pipeline_rate: float = 2.0  # notes/s offered for the latency percentiles
+
+
+FULL = BenchSizes()
+QUICK = BenchSizes(
+    pretrain_encoder="tiny", pretrain_steps=40, pretrain_max_length=128, finetune_epochs=1, finetune_max_steps=25,
+    bert_lengths=(128,), minilm=False, prepare_deid=False,
+    bigru={"embedding_dim": 64, "gru_hidden": 64, "attention_heads": 8, "attention_dim": 32},
+    speed_encoder="tiny", speed_notes=24, speed_lengths=(128, 256, 512), training_steps=6,
+    deid_notes=40, pipeline_notes=24, pipeline_rate=4.0,
+)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    data_dir: Path
+    out_dir: Path  # results: <family>.json, SUMMARY.md (small, commit-worthy)
+    work_dir: Path  # models, datasets, server logs (large, git-ignored)
+    quick: bool = False
+    seed: int = 0
+    sizes_override: BenchSizes | None = None  # e.g. the smoke test's tiny sizes
+    threads: int = 1  # torch / onnxruntime intra-op threads: per-core figures on a shared machine
+
+    @property
+    def sizes(self) -> BenchSizes:
+        if self.sizes_override is not None:
+            return self.sizes_override
+        return QUICK if self.quick else FULL
+
+    @property
+    def mode(self) -> str:
+        return "quick" if self.quick else "full"
+
+
+def say(message: str) -> None:
+    """A progress line with the wall-clock time (benchmarks run for minutes to hours)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...`` then ``sw.seconds``."""
+
+    def __enter__(self) -> "Stopwatch":
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def best_of(fn, repeats: int) -> float:
+    """Shortest wall time of ``repeats`` calls: on a loaded shared machine the minimum is the least noisy."""
+    times = []
+    for _ in range(max(1, repeats)):
+        with Stopwatch() as sw:
+            fn()
+        times.append(sw.seconds)
+    return min(times)
+
+
+def percentiles(values: Sequence[float], points: Sequence[int] = (50, 90, 95, 99)) -> dict[str, float]:
+    if not values:
+        return {}
+    arr = np.asarray(values, dtype=np.float64)
+    return {f"p{p}": round(float(np.percentile(arr, p)), 3) for p in points} | {"max": round(float(arr.max()), 3), "n": len(values)}
+
+
+def batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN/inf (they would not parse elsewhere): undefined numbers become null."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return _clean(value.item())
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_result(cfg: BenchConfig, family: str, payload: dict[str, Any], machine: dict[str, Any]) -> Path:
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    path = cfg.out_dir / f"{family}.json"
+    doc = {"family": family, "mode": cfg.mode, "machine": machine, "sizes": asdict(cfg.sizes), **payload}
+    path.write_text(json.dumps(_clean(doc), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_results(out_dir: Path) -> dict[str, dict[str, Any]]:
+    results = {}
+    for family in FAMILIES:
+        path = Path(out_dir) / f"{family}.json"
+        if path.is_file():
+            results[family] = json.loads(path.read_text(encoding="utf-8"))
+    return results

@@ -1,0 +1,56 @@
+"""Run the chosen benchmark families in order, write each result as it finishes, then SUMMARY.md."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from trainer.bench.artifacts import Artifacts
+from trainer.bench.common import FAMILIES, BenchConfig, Stopwatch, read_results, say, write_result
+from trainer.bench.machine import describe_machine
+from trainer.bench.report import render_summary
+
+log = logging.getLogger(__name__)
+MODULES = {"quality": "trainer.bench.quality", "inference": "trainer.bench.inference_speed", "training": "trainer.bench.training_speed",
+           "deid": "trainer.bench.deid_speed", "pipeline": "trainer.bench.pipeline_speed"}
+RUN_FILE = "run.json"
+SUMMARY_FILE = "SUMMARY.md"
+
+
+def run_benchmarks(cfg: BenchConfig, families: Sequence[str] = FAMILIES, note: str | None = None, artifacts: Artifacts | None = None) -> Path:
+    """Each family in FAMILIES order; a failing family is reported (run.json, SUMMARY.md) and the others still run.
+    ``artifacts``: some already built (``Artifacts.prebuilt``). Returns the SUMMARY.md path."""
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+    chosen = [f for f in FAMILIES if f in families]
+    art = artifacts or Artifacts(cfg)
+    errors: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    with Stopwatch() as total:
+        for family in chosen:
+            say(f"=== {family} ({cfg.mode} mode) ===")
+            machine = describe_machine()  # per family: the load average at its start
+            with Stopwatch() as sw:
+                try:
+                    payload = importlib.import_module(MODULES[family]).run(cfg, art)
+                except Exception as err:  # noqa: BLE001 - reported in run.json and SUMMARY.md
+                    log.exception("benchmark family %s failed", family)
+                    errors[family] = f"{type(err).__name__}: {err}"[:500]
+                    continue
+            payload["family_seconds"] = round(sw.seconds, 1)
+            path = write_result(cfg, family, payload, machine)
+            seconds[family] = round(sw.seconds, 1)
+            say(f"{family} done in {sw.seconds:.0f} s -> {path}")
+    run_info = {"mode": cfg.mode, "families": chosen, "seconds": round(total.seconds, 1), "family_seconds": seconds, "errors": errors,
+                "artifacts": art.summary(), "note": note}
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.out_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
+    summary = cfg.out_dir / SUMMARY_FILE
+    results = {k: v for k, v in read_results(cfg.out_dir).items() if v.get("mode") == cfg.mode}
+    summary.write_text(render_summary(results, run_info), encoding="utf-8")
+    say(f"summary: {summary} ({total.seconds / 60:.1f} min)")
+    return summary
