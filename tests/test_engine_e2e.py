@@ -73,18 +73,20 @@ def test_every_note_yields_one_valid_bundle_matching_local(kafka_bootstrap, redi
     settings = EngineSettings()
     local = NoteProcessor(runtime, LocalOnnxBackend(runtime.onnx_path), settings).process_batch([source_record(d) for d in docs])
     assert all(isinstance(p, ProcessedNote) for p in local)
-    multi_segment = 0
+    multi_segment = compared = 0
     for key, p in zip(keys, local):
         conditions = [e.resource for e in bundles[key].entry or [] if e.resource.__resource_type__ == "Condition"]
         served = {c.code.coding[0].code: float(next(x.valueDecimal for x in c.extension if x.url == EXT_SCORE)) for c in conditions}
-        expected = {s.code: s.score for s in p.suggestions}
-        near_threshold = {s.code for s in p.suggestions if abs(s.score - s.threshold) < 1e-4}
-        assert set(served) ^ set(expected) <= near_threshold, key
-        for code in set(served) & set(expected):
-            assert served[code] == pytest.approx(expected[code], abs=2e-4), (key, code)
+        # Every served score equals the local one; only codes within float noise of their threshold may
+        # fall on different sides of it (the tiny test model scores many codes close to its threshold).
+        for code, score in served.items():
+            assert score == pytest.approx(p.scores.get(code, 0.0), abs=2e-4), (key, code)
+        near_threshold = {c for c, sc in p.scores.items() if abs(sc - runtime.metadata.thresholds.for_code(c)) < 5e-4}
+        assert set(served) ^ {s.code for s in p.suggestions} <= near_threshold, key
+        compared += len(served)
         for c in conditions:
             assert c.subject.reference == by_doc[key]["subject"]["reference"]
             assert c.evidence[0].detail[0].reference == f"DocumentReference/{by_doc[key]['id']}"
         multi_segment += len(segment_texts([p.deid_text], runtime)) > 1
     assert multi_segment >= 10  # long notes (several segments) took part
-    assert sum(1 for b in bundles.values() if b.entry) >= 10, "too few notes got any suggestion to compare"
+    assert compared >= 20, "too few suggestions to compare"

@@ -24,7 +24,7 @@ from schemas.labels import LabelSpace
 from schemas.model_repo import SegmentationParams, TrainingSummary
 from schemas.notes import NoteRecord
 from schemas.text import load_tokenizer, max_over_segments
-from trainer.finetune_data import SegmentedNotes, collate_notes, label_matrix, pad_id_of, segment_max, segment_split
+from trainer.finetune_data import collate_notes, label_matrix, pad_id_of, segment_max, segment_split
 from trainer.metrics import f1_at, macro_auc, micro_auc
 from trainer.models.config import CoderConfig
 from trainer.models.logistic_regression import LogisticRegressionCoder
@@ -53,7 +53,6 @@ class FinetuneOptions:
     per_code_min_positives: int = 5  # fewer dev positives: the code uses the global threshold
     eval_batch_size: int = 16
     device: str | None = None  # None: CUDA when available
-    progress: bool = True
 
 
 @dataclass

@@ -37,11 +37,10 @@ def _is_ndjson(name: str, text: str) -> bool:
 
 
 def _print_result(result, spans: bool, out) -> None:
-    out.write(result.text)
+    out.write(result.text if result.text.endswith("\n") else result.text + "\n")
     if spans:
         for o_s, o_e, n_s, n_e, cat in result.replacements:
-            out.write(f"\n# {cat.value} original [{o_s}, {o_e}) -> [{n_s}, {n_e})")
-    out.write("\n")
+            out.write(f"# {cat.value} original [{o_s}, {o_e}) -> [{n_s}, {n_e})\n")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -79,8 +79,10 @@ class Deidentifier:
         category = PRESIDIO_ENTITIES.get(r.entity_type)
         if category is None:
             raise DeidError(f"recognizer returned unknown entity type {r.entity_type!r}")
-        if not 0 <= r.start < r.end <= len(view.text):
+        if r.start == r.end:
             return None
+        if not 0 <= r.start < r.end <= len(view.text):  # a recognizer bug: what it meant to redact is unknown
+            raise DeidError(f"recognizer returned span ({r.start}, {r.end}) outside the text")
         start, end = view.span_to_original(r.start, r.end)
         return PhiSpan(start=start, end=end, category=category)
 

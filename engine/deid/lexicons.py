@@ -19,7 +19,8 @@ EPONYM_HEADS = frozenset(
     operation incision fundoplication anastomosis bypass point position phenomenon esophagus tumor tumour
     sarcoma lymphoma dementia disorder fracture ulcer ring diverticulum tear stain smear chart monitor
     ultrasound type grade stage reflex law triad cell cells solution needle approach technique method
-    encephalopathy thyroiditis node nodes body bodies""".split()
+    encephalopathy thyroiditis node nodes body bodies repair release flap graft bunionectomy osteotomy
+    arthroplasty view views splint maneuvers shunt blade blades tube wire wires pin pins needle""".split()
 )
 
 

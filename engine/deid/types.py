@@ -81,4 +81,4 @@ def _check_span(start: int, end: int, length: int) -> None:
         raise ValueError(f"span ({start}, {end}) outside text of length {length}")
 
 
-__all__ = ["DeidConfig", "DeidError", "DeidResult", "Replacement", "PhiCategory", "PhiSpan"]
+__all__ = ["DeidConfig", "DeidError", "DeidResult", "Replacement"]

@@ -17,8 +17,8 @@ def make_deidentifier(settings: EngineSettings) -> Deidentifier:
     (``ICDCODER_ENGINE_DEID_DATE_SHIFT_SALT``); without one the settings are refused, not silently ignored."""
     if not settings.deid_date_shift:
         return Deidentifier(DeidConfig())
-    salt = getattr(settings, "deid_date_shift_salt", None)
-    salt_value = salt.get_secret_value() if hasattr(salt, "get_secret_value") else salt
+    salt = settings.deid_date_shift_salt
+    salt_value = salt.get_secret_value() if salt is not None else ""
     if not salt_value:
         raise ValueError("ICDCODER_ENGINE_DEID_DATE_SHIFT=true needs ICDCODER_ENGINE_DEID_DATE_SHIFT_SALT")
     return Deidentifier(DeidConfig(date_shift=True, date_shift_salt=salt_value))

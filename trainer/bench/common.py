@@ -32,12 +32,14 @@ class BenchSizes:
     bert_lengths: tuple[int, ...] = (512, 1024)
     minilm: bool = True  # the off-the-shelf BERT rows (MiniLM extended to 1,024)
     prepare_deid: bool = True
+    logreg_max_features: int = 200_000  # TF-IDF uni+bigrams; liblinear time grows with it (~1 CPU-s per code at 200k)
     quality_presets: tuple[str, ...] = ()  # only these TABLE2_PRESETS rows; empty: every row
     bigru: dict[str, int] = field(default_factory=lambda: {"embedding_dim": 300, "gru_hidden": 256, "attention_heads": 50, "attention_dim": 128})
     # speed
     speed_encoder: str = "cpu"  # encoder size of the model the speed benchmarks run
     speed_notes: int = 200  # MTSamples notes per speed measurement
     speed_lengths: tuple[int, ...] = (256, 512, 1024)
+    speed_repeats: int = 2  # each inference measurement: best of this many passes (least disturbed by other load)
     training_steps: int = 30
     deid_notes: int = 300
     deid_words: int = 1000
@@ -47,10 +49,10 @@ class BenchSizes:
 
 FULL = BenchSizes()
 QUICK = BenchSizes(
-    pretrain_encoder="tiny", pretrain_steps=40, pretrain_max_length=128, finetune_epochs=1, finetune_max_steps=25,
-    bert_lengths=(128,), minilm=False, prepare_deid=False,
+    pretrain_encoder="tiny", pretrain_steps=200, pretrain_max_length=128, finetune_epochs=1, finetune_max_steps=150,
+    bert_lengths=(128,), minilm=False, prepare_deid=False, logreg_max_features=10_000,
     bigru={"embedding_dim": 64, "gru_hidden": 64, "attention_heads": 8, "attention_dim": 32},
-    speed_encoder="tiny", speed_notes=24, speed_lengths=(128, 256, 512), training_steps=6,
+    speed_encoder="tiny", speed_notes=24, speed_lengths=(128, 256, 512), speed_repeats=3, training_steps=6,
     deid_notes=40, pipeline_notes=24, pipeline_rate=4.0,
 )
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from trainer.bench.artifacts import MODEL_NAME, Artifacts
-from trainer.bench.common import BenchConfig, Stopwatch, say
+from trainer.bench.common import BenchConfig, best_of, say
 
 BATCH_SEGMENTS = 8  # segments per request (the engine's requests hold up to 32; 8 keeps the fixed-padding tensor small)
 
@@ -41,12 +41,15 @@ def plan_batches(segments: Sequence, pad_id: int, max_length: int, fixed: bool) 
     return [pad_batch([segments[j] for j in g], pad_id, PAD_MULTIPLE, max_length) for g in plan_requests(segments, BATCH_SEGMENTS)]
 
 
-def time_batches(infer: Callable[[np.ndarray, np.ndarray], object], batches: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    infer(*batches[0])  # warm-up (allocations, first-call graph work); not timed
-    with Stopwatch() as sw:
+def time_batches(infer: Callable[[np.ndarray, np.ndarray], object], batches: list[tuple[np.ndarray, np.ndarray]], repeats: int = 1) -> float:
+    """Seconds for one pass over ``batches``: the best of ``repeats`` passes, after an untimed warm-up batch."""
+    infer(*batches[0])  # warm-up (allocations, first-call graph work)
+
+    def one_pass() -> None:
         for ids, mask in batches:
             infer(ids, mask)
-    return sw.seconds
+
+    return best_of(one_pass, repeats)
 
 
 def runners(cfg: BenchConfig, art: Artifacts) -> dict[str, Callable[[np.ndarray, np.ndarray], object]]:
@@ -69,13 +72,13 @@ def runners(cfg: BenchConfig, art: Artifacts) -> dict[str, Callable[[np.ndarray,
     return {"onnxruntime": onnx.infer, "pytorch-eager": eager}
 
 
-def measure(texts: list[str], tokenizer, pad_id: int, max_length: int, runner, fixed: bool) -> dict[str, Any]:
+def measure(texts: list[str], tokenizer, pad_id: int, max_length: int, runner, fixed: bool, repeats: int = 1) -> dict[str, Any]:
     from schemas.model_repo import SegmentationParams
     from schemas.text import segment_notes
 
     segments = segment_notes(texts, tokenizer, SegmentationParams(max_length=max_length))
     batches = plan_batches(segments, pad_id, max_length, fixed)
-    seconds = time_batches(runner, batches)
+    seconds = time_batches(runner, batches, repeats)
     real = sum(len(s) for s in segments)
     computed = sum(ids.size for ids, _ in batches)
     return {
@@ -100,13 +103,13 @@ def run(cfg: BenchConfig, art: Artifacts) -> dict[str, Any]:
         for fixed in (True, False):
             padding = f"fixed to {longest}" if fixed else "bucketed (32), length-sorted"
             say(f"inference: {name}, padding {padding}, {len(texts)} notes ...")
-            result = measure(texts, tokenizer, pad_id, longest, fn, fixed)
+            result = measure(texts, tokenizer, pad_id, longest, fn, fixed, sizes.speed_repeats)
             comparisons.append({"runtime": name, "padding": "fixed" if fixed else "bucketed", "max_length": longest, **result})
             say(f"  {result['notes_per_s']:.2f} notes/s, {result['real_tokens_per_s']:.0f} real tokens/s, real-token share {result['real_token_share']:.0%}")
     growth = []
     for length in sizes.speed_lengths:
         say(f"inference cost growth: onnxruntime, fixed padding to {length} ...")
-        growth.append({"max_length": length, **measure(texts, tokenizer, pad_id, length, run_fns["onnxruntime"], fixed=True)})
+        growth.append({"max_length": length, **measure(texts, tokenizer, pad_id, length, run_fns["onnxruntime"], True, sizes.speed_repeats)})
     for prev, cur in zip(growth, growth[1:]):
         cur["ms_per_segment_ratio_to_previous"] = round(cur["ms_per_segment"] / prev["ms_per_segment"], 2)
         cur["ms_per_note_ratio_to_previous"] = round(cur["ms_per_note"] / prev["ms_per_note"], 2)
@@ -115,7 +118,7 @@ def run(cfg: BenchConfig, art: Artifacts) -> dict[str, Any]:
         "what": "same exported BERT-XML, same MTSamples notes: onnxruntime vs PyTorch eager, fixed vs bucketed padding; cost growth with max length",
         "model": {"encoder": sizes.speed_encoder, "codes": len(runtime.metadata.labels), "evidence_top_k": runtime.metadata.evidence_top_k,
                   "max_length": runtime.max_length, "repository": str(art.speed_repository)},
-        "threads": cfg.threads, "batch_segments": BATCH_SEGMENTS,
+        "threads": cfg.threads, "batch_segments": BATCH_SEGMENTS, "timing": f"best of {sizes.speed_repeats} passes after a warm-up batch",
         "notes": {"n": len(texts), "word_pieces_p50": int(np.percentile(lengths, 50)), "word_pieces_p90": int(np.percentile(lengths, 90)),
                   "word_pieces_max": int(max(lengths))},
         "comparisons": comparisons, "cost_growth": growth,

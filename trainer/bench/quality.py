@@ -78,6 +78,7 @@ def _coder(row: Row, cfg: BenchConfig, art: Artifacts):
         changes.update(cfg.sizes.bigru)
     if row.preset == "logreg":
         tokenizer = None
+        changes["logreg_max_features"] = cfg.sizes.logreg_max_features
     return coder.with_(**changes), tokenizer
 
 

@@ -24,6 +24,7 @@ STATE_NAMES = (
     "North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|"
     "Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|Puerto Rico"
 )
+_STATE_KEYS = frozenset(key(n) for n in STATE_NAMES.split("|"))
 _STATE = rf"(?:{'|'.join(STATE_CODES)}|{STATE_NAMES})"
 _ZIP = r"\d{5}(?:-\d{4})?"
 _STREET_TYPES = (
@@ -63,7 +64,8 @@ class CityRecognizer(EntityRecognizer):
         pass
 
     def _is_city(self, words: list[str]) -> bool:
-        return key(" ".join(words)).rstrip(".") in self.lex.cities
+        k = key(" ".join(words)).rstrip(".")
+        return k in self.lex.cities and k not in _STATE_KEYS  # "Indiana", "Washington": a state may stay
 
     def _plain_city(self, words: list[str]) -> bool:
         """A city name safe to remove without context: not a common word, name, or clinical word."""
@@ -100,8 +102,10 @@ class CityRecognizer(EntityRecognizer):
                 for n in range(min(self.lex.max_city_words, len(words) - i), 0, -1):
                     if self._is_city(words[i : i + n]):
                         start = m.start() + offsets[i]
-                        end = start + len(" ".join(words[i : i + n]))
-                        if self._plain_city(words[i : i + n]) or _CONTEXT_BEFORE.search(text[max(0, start - 40) : start]):
+                        end = start + len(" ".join(words[i : i + n]).rstrip("."))
+                        if _CONTEXT_BEFORE.search(text[max(0, start - 40) : start]):
+                            out.append(RecognizerResult(C.ADDRESS.value, start, end, 0.85))  # "lives in Salem"
+                        elif self._plain_city(words[i : i + n]):
                             out.append(RecognizerResult(C.ADDRESS.value, start, end, 0.6))
                         i += n - 1
                         break

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from typing import Literal
 
 from engine.deid._presidio import EntityRecognizer, RecognizerResult
 
@@ -52,7 +53,7 @@ STOP = frozenset(
     please see seen per via vs versus approximately about after before during since until while because
     if so all any some each every other another new old first second third last next education information
     instructions instruction consent care counseling identification number id profile label labels data
-    record records chart file visit encounter room bed floor ward services french fr images naming""".split()
+    record records chart file visit encounter room bed floor ward services french fr images naming sample""".split()
 )
 
 
@@ -61,6 +62,7 @@ _CREDENTIAL = re.compile(
 )
 
 
+_PROCEDURE_SUFFIXES = ("ectomy", "plasty", "otomy", "ostomy", "pexy", "rrhaphy", "scopy", "graphy", "itis", "osis", "oma")
 _KEEP_LOWER = PARTICLES | TITLES | RELATIONS | STRONG | BY_VERBS | CREDENTIALS | EPONYM_HEADS | {"by", "is", "named"}
 
 
@@ -106,7 +108,7 @@ class NameRecognizer(EntityRecognizer):
         if any(p.removesuffix("'s") in lex.clinical_if_head for p in parts):
             nxt = toks[i + 1].key if i + 1 < len(toks) else ""
             gap_ok = i + 1 < len(toks) and toks[i + 1].start - t.end <= 3
-            return gap_ok and (nxt in EPONYM_HEADS or nxt.rstrip("s") in EPONYM_HEADS)
+            return gap_ok and (nxt in EPONYM_HEADS or nxt.rstrip("s") in EPONYM_HEADS or nxt.endswith(_PROCEDURE_SUFFIXES))
         return False
 
     def _nameish(self, toks: list[_Tok], i: int, upper_ok: bool) -> bool:
@@ -138,9 +140,10 @@ class NameRecognizer(EntityRecognizer):
         return k in self.lex.first_names or k in self.lex.last_names
 
     # -- sequence helpers ----------------------------------------------------------------------------
-    def _run(self, text: str, toks: list[_Tok], i: int, upper_ok: bool, comma_ok: bool) -> int:
+    def _run(self, text: str, toks: list[_Tok], i: int, upper_ok: bool, comma_ok: Literal["known", "any"]) -> int:
         """End index (exclusive) of a name starting at token i: capitalised words or initials joined by a
-        space, an initial's period, a hyphen; optionally "Last, First"."""
+        space or an initial's period; then "Last, First" when the word after the comma is a known first
+        name or an initial ("known"), or any name-like word that ends the phrase ("any", after context)."""
         j = i
         while j < len(toks) and j - i < self.MAX_NAME_TOKENS and self._nameish(toks, j, upper_ok):
             j += 1
@@ -150,7 +153,7 @@ class NameRecognizer(EntityRecognizer):
                     if gap.startswith(".") and len(toks[j - 1].word) > 1:
                         break  # "Smith. Then" ends a sentence; only "J. Smith" joins over a period
                     continue
-                if comma_ok and gap == ", " and j - i == 1 and self._nameish(toks, j, upper_ok):
+                if gap == ", " and j - i == 1 and self._nameish(toks, j, upper_ok):
                     nxt = toks[j]
                     loose = comma_ok == "any" and not self._cap_follows(text, toks, j)
                     if nxt.key not in CREDENTIALS and (self._known(nxt) or nxt.key in self.lex.first_names or len(nxt.word) == 1 or loose):
@@ -164,7 +167,7 @@ class NameRecognizer(EntityRecognizer):
         toks = [
             _Tok(m.start(), m.end(), w, key(w), text.startswith(".", m.end()))
             for m in _WORD.finditer(text)
-            if (w := m.group())[0].isupper() or w in _KEEP_LOWER or w.lower() in _KEEP_LOWER
+            if (w := m.group())[0].isupper() or w in _KEEP_LOWER or w.lower() in _KEEP_LOWER or w.endswith(_PROCEDURE_SUFFIXES)
         ]
         spans: list[tuple[int, int]] = []
         n = len(toks)
@@ -205,7 +208,7 @@ class NameRecognizer(EntityRecognizer):
             elif self._nameish(toks, i, False) and (
                 self._known(t) or len(t.word) == 1 or i + 1 < n and nxt_gap == " " and self._known(toks[i + 1])
             ):
-                j = self._run(text, toks, i, False, True)
+                j = self._run(text, toks, i, False, "known")
                 run = toks[i:j]
                 if j - i >= 2 and any(self._known(x) for x in run) and not all(len(x.word) == 1 for x in run):
                     spans.append((t.start, toks[j - 1].end))
@@ -220,6 +223,8 @@ class NameRecognizer(EntityRecognizer):
         ends = [t.end for t in toks]
         for m in _CREDENTIAL.finditer(text):
             j = bisect.bisect_right(ends, m.start()) - 1  # last token before the credential
+            if j < 0 or toks[j].end < m.start() - 1:
+                continue  # a lower-case word (not a token) stands right before the credential
             i = j
             while i >= 0 and j - i < 3 and self._nameish(toks, i, True):
                 gap = text[toks[i].end : toks[i + 1].start] if i < j else ""
