@@ -46,6 +46,8 @@ def audit_record(note: ProcessedNote, include_text: bool, score_floor: float) ->
 class AuditSink:
     """Publishes an AuditRecord per note to the audit topic (acks=all). Implements ``types.Sink``."""
 
+    dependency = "kafka"  # what a TransientError from here means (retry metrics, readiness)
+
     def __init__(self, producer, topic: str, include_text: bool, score_floor: float) -> None:
         self.producer = producer
         self.topic = topic

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from engine.pipeline.types import ProcessingError, SourceRecord, TransientError
 from schemas.cli import UserError
-from schemas.settings import EngineSettings, SettingsError, load_settings
+from schemas.settings import EngineSettings, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,10 +67,7 @@ class Item:
 
 
 def settings_from_args(args: argparse.Namespace) -> EngineSettings:
-    try:
-        settings = load_settings()
-    except SettingsError as err:
-        raise UserError(str(err)) from None
+    settings = load_settings()  # a SettingsError is a UserError: reported without a traceback
     model = {k: v for k, v in (("repository", args.model_repository), ("name", args.model_name), ("version", args.model_version)) if v is not None}
     engine = {"fhir_version": args.fhir_version} if args.fhir_version else {}
     update: dict = {**engine, "model": settings.model.model_copy(update=model)}

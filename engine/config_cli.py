@@ -3,8 +3,7 @@
 import argparse
 import json
 
-from schemas.cli import UserError
-from schemas.settings import SettingsError, describe_settings, load_settings
+from schemas.settings import describe_settings, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,9 +11,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as err:
-        raise UserError(str(err)) from None
+    settings = load_settings()  # a SettingsError is a UserError: reported without a traceback
     print(json.dumps(describe_settings(settings), indent=2))
     return 0

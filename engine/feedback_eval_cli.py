@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from schemas.cli import UserError
-from schemas.settings import SettingsError, load_settings
+from schemas.settings import load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,10 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as err:
-        raise UserError(str(err)) from None
+    settings = load_settings()  # a SettingsError is a UserError: reported without a traceback
     from engine.audit import AuditRange, read_audit
     from engine.feedback import read_decisions
     from engine.feedback_eval import evaluate, write_reports

@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 from schemas.cli import UserError
-from schemas.settings import SettingsError, load_settings
+from schemas.settings import load_settings
 
 
 def _when(value: str) -> dt.datetime:
@@ -41,10 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as err:
-        raise UserError(str(err)) from None
+    settings = load_settings()  # a SettingsError is a UserError: reported without a traceback
     _check_range(args)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise UserError(f"--threshold must be within [0, 1], got {args.threshold}")

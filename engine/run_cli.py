@@ -15,7 +15,7 @@ import threading
 from typing import Callable, Iterator
 
 from schemas.cli import UserError
-from schemas.settings import EngineSettings, KafkaSettings, SettingsError, load_settings
+from schemas.settings import EngineSettings, KafkaSettings, load_settings
 
 log = logging.getLogger("engine.run")
 
@@ -29,10 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as err:
-        raise UserError(str(err)) from None
+    settings = load_settings()  # a SettingsError is a UserError: reported without a traceback
     for name in ("max_notes", "partitions", "replication_factor"):
         value = getattr(args, name)
         if value is not None and value < 1:

@@ -200,10 +200,12 @@ class CodingService:
 
     @staticmethod
     def _step(dependency: str, fn, *args):
+        """Run ``fn``; a TransientError names the failing dependency (its own, e.g. Redis inside the
+        processor's time lookup, or the step's)."""
         try:
             return fn(*args)
         except TransientError as err:
-            raise _Dependency(dependency, err) from err
+            raise _Dependency(getattr(err, "dependency", dependency), err) from err
 
     def _count(self, coded: list[ProcessedNote], repeats: int, failed: list, summary: RunSummary) -> None:
         m = self.metrics

@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.cli import UserError
+
 ENV_PREFIX = "ICDCODER_"
 
 
@@ -134,8 +136,9 @@ class EngineSettings(BaseSettings):
     model: ModelSettings = Field(default_factory=ModelSettings)
 
 
-class SettingsError(ValueError):
-    """A configuration problem; the message names each environment variable at fault."""
+class SettingsError(UserError, ValueError):
+    """A configuration problem; the message names each environment variable at fault. A ``UserError``, so
+    every command that calls ``load_settings()`` reports it without a traceback."""
 
 
 _GROUP_PREFIX = {

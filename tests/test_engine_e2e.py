@@ -77,11 +77,12 @@ def test_every_note_yields_one_valid_bundle_matching_local(kafka_bootstrap, redi
     for key, p in zip(keys, local):
         conditions = [e.resource for e in bundles[key].entry or [] if e.resource.__resource_type__ == "Condition"]
         served = {c.code.coding[0].code: float(next(x.valueDecimal for x in c.extension if x.url == EXT_SCORE)) for c in conditions}
-        # Every served score equals the local one; only codes within float noise of their threshold may
-        # fall on different sides of it (the tiny test model scores many codes close to its threshold).
+        # Every served score equals the local one (the Bundle keeps 4 decimals); only codes within float
+        # noise of their threshold could fall on different sides of it (the tiny test model scores many
+        # codes close to its threshold; measured: Triton and local agree exactly).
         for code, score in served.items():
-            assert score == pytest.approx(p.scores.get(code, 0.0), abs=2e-4), (key, code)
-        near_threshold = {c for c, sc in p.scores.items() if abs(sc - runtime.metadata.thresholds.for_code(c)) < 5e-4}
+            assert score == pytest.approx(p.scores.get(code, 0.0), abs=1e-4), (key, code)
+        near_threshold = {c for c, sc in p.scores.items() if abs(sc - runtime.metadata.thresholds.for_code(c)) < 1e-5}
         assert set(served) ^ {s.code for s in p.suggestions} <= near_threshold, key
         compared += len(served)
         for c in conditions:

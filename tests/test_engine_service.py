@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -226,6 +227,19 @@ def test_redelivered_notes_are_byte_identical(kafka_bootstrap, redis_url, topics
     assert len(by_id["doc-1"]) == 2  # so is an edited text under the same version
 
 
+def test_large_note_fits_the_fetch_sizes(kafka_bootstrap, redis_url, topics):
+    """A 1.5 MB message (default Kafka fetch limits are 1 MB per partition) flows through."""
+    kafka = _kafka(kafka_bootstrap, topics, max_message_bytes=2 * 1024 * 1024)
+    big = json.dumps({"id": "big", "version": "1", "enc": "Encounter/1", "text": "chest pain " * 150_000}).encode()
+    assert len(big) > 1_500_000
+    produce(kafka_bootstrap, kafka.input_topic, [(None, big, None)])
+    service, close = _service(kafka, redis_url, StampingProcessor(), topics("redis:"))
+    try:
+        assert service.run(max_notes=1, idle_exit_s=15).coded == 1
+    finally:
+        close()
+
+
 def test_store_outage_is_transient(redis_url, tmp_path):
     server = start_redis(tmp_path / "r")
     store = ProcessedStore(redis_client(RedisSettings(url=server.url)), "x:", 3600)
@@ -238,6 +252,32 @@ def test_store_outage_is_transient(redis_url, tmp_path):
     with pytest.raises(TransientError):
         store.settle([note])
     assert store.ping() is False
+
+
+def test_redis_outage_is_retried_until_it_returns(kafka_bootstrap, topics, tmp_path):
+    kafka = _kafka(kafka_bootstrap, topics)
+    server = start_redis(tmp_path / "r")
+    produce(kafka_bootstrap, kafka.input_topic, [(None, _note(i), None) for i in range(6)])
+    service, close = _service(kafka, server.url, StampingProcessor(), "x:")
+    server.stop()
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(summary=service.run(max_notes=6, idle_exit_s=30)))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while service.metrics.retries.labels(dependency="redis")._value.get() < 2:
+            assert time.monotonic() < deadline, "no Redis retries"
+            time.sleep(0.1)
+        assert "redis" in service.failing
+        restarted = start_redis(tmp_path / "r", port=server.port)
+        worker.join(timeout=30)
+    finally:
+        service.stop.set()
+        worker.join(timeout=10)
+        close()
+    restarted.stop()
+    assert result["summary"].coded == 6 and result["summary"].dead_letters == 0
+    assert len(read_topic(kafka_bootstrap, kafka.output_topic, expected=6)) == 6
 
 
 def test_redis_restart_keeps_aof_data(tmp_path):
@@ -299,7 +339,7 @@ def test_signal_stop_finishes_batch(kafka_bootstrap, redis_url, topics):
     kafka = _kafka(kafka_bootstrap, topics)
     produce(kafka_bootstrap, kafka.input_topic, [(None, _note(i), None) for i in range(8)])
     service, close = _service(kafka, redis_url, StampingProcessor(), topics("redis:"))
-    timer = threading.Timer(5.0, service.stop.set)  # as the SIGTERM handler does
+    timer = threading.Timer(4.0, service.stop.set)  # as the SIGTERM handler does
     timer.start()
     try:
         summary = service.run()

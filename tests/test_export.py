@@ -7,7 +7,6 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from schemas.cli import UserError

@@ -18,14 +18,28 @@ from trainer.evaluate import EvaluationConfig, evaluate_run, write_report
 from trainer.models import load_finetuned
 from schemas.cli import main
 
-# Learning runs: notes without the long tail (~350 word pieces), segments of 256 so many notes still need
-# two, and a one-layer encoder (random, like every test encoder): it gets well past chance on held-out
-# notes in tens of steps, where the two-layer preset needs a few hundred.
+# Learning runs: randomly initialised encoders learn the full synthetic notes only after hundreds of steps
+# (boilerplate, negated conditions), too slow for unit tests. So these runs keep the sections that state
+# the diagnoses (past medical history, medications, assessment: ~30 word pieces) and cut them into
+# 32-token segments (longer notes need several), with a one-layer encoder without dropout.
 LEARN = {
-    "bert-xml": dict(max_steps=80, lr=3e-3),
-    "bert-cls": dict(max_steps=80, lr=3e-3),
-    "bigru-attention": dict(max_steps=80, lr=3e-3),
+    "bert-xml": dict(max_steps=200, lr=3e-3),
+    "bert-cls": dict(max_steps=300, lr=3e-3),
+    "bigru-attention": dict(max_steps=300, lr=3e-3),
 }
+DIAGNOSIS_SECTIONS = ("past medical history", "pmh", "medications", "assessment", "a")
+
+
+def diagnosis_sections(text: str) -> str:
+    """The lines under the headers in DIAGNOSIS_SECTIONS (the whole text when it has none)."""
+    kept, keep = [], False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.endswith(":") and len(stripped) < 40 and not stripped.startswith("-"):
+            keep = stripped[:-1].lower() in DIAGNOSIS_SECTIONS
+        elif keep and stripped:
+            kept.append(stripped)
+    return "\n".join(kept) or text
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +60,13 @@ def one_layer_encoder_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def short_notes_dir(tmp_path_factory) -> Path:
-    """train/dev/test of short synthetic notes with the prepare step's label space (codes with >= 5 train notes)."""
+    """train/dev/test of the diagnosis sections of synthetic notes, with the prepare step's label space
+    (codes with >= 5 train notes)."""
     from trainer.data.prepare import build_label_space
     from trainer.data.synthetic import generate_notes
 
     records = [n.record for n in generate_notes(420, seed=7, long_fraction=0.0)]
+    records = [r.model_copy(update={"text": diagnosis_sections(r.text)}) for r in records]
     splits = {"train": records[:300], "dev": records[300:360], "test": records[360:]}
     out = tmp_path_factory.mktemp("short_notes")
     for name, part in splits.items():
@@ -62,10 +78,12 @@ def short_notes_dir(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("architecture", [a for a in LEARN if a != "logreg"])
 def test_each_torch_architecture_learns(architecture, short_notes_dir, tiny_tokenizer_dir, one_layer_encoder_dir, tmp_path):
-    run = finetune_tiny(short_notes_dir, tiny_tokenizer_dir, tmp_path / "run", architecture, max_length=256, epochs=20,
+    run = finetune_tiny(short_notes_dir, tiny_tokenizer_dir, tmp_path / "run", architecture, max_length=32, epochs=20,
                         encoder=str(one_layer_encoder_dir), optim_fields={"warmup_ratio": 0.0, "seed": 1}, **LEARN[architecture])
     result = evaluate_run(run, short_notes_dir, EvaluationConfig(split="test", bootstrap=0))
-    assert result["micro_auc"] > 0.7 and result["macro_auc"] > 0.65, (architecture, result["micro_auc"], result["macro_auc"])
+    assert result["micro_auc"] > 0.7 and result["macro_auc"] > 0.7, (architecture, result["micro_auc"], result["macro_auc"])
+    segments = json.loads((run / "segmentation.json").read_text())["max_length"]
+    assert segments == 32
 
 
 def test_logistic_regression_baseline_learns_through_the_cli(short_notes_dir, tmp_path):

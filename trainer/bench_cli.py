@@ -23,10 +23,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", nargs="+", choices=FAMILIES, default=list(FAMILIES), metavar="FAMILY", help=f"families to run: {', '.join(FAMILIES)}")
     parser.add_argument("--threads", type=int, default=1, help="torch/onnxruntime intra-op threads (default 1: per-core figures)")
     parser.add_argument("--note", help="a line for SUMMARY.md (e.g. 'shared machine, other jobs running')")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite SUMMARY.md from the JSON results in --out")
 
 
 def run(args: argparse.Namespace) -> int:
     from trainer.bench import BenchConfig, run_benchmarks
+
+    if args.report_only:
+        from trainer.bench.runner import write_summary
+
+        if not any(args.out.glob("*.json")):
+            raise UserError(f"--out {args.out} holds no benchmark results to summarise")
+        summary = write_summary(args.out, "quick" if args.quick else "full")
+        print(summary.read_text(encoding="utf-8"))
+        return 0
 
     for sub in ("codiesp", "mtsamples"):
         if not (args.data_dir / sub).is_dir():

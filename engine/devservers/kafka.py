@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.devservers import free_port
-from engine.devservers._common import pid_alive, stop_pid, wait_for_port
+from engine.devservers._common import stop_pid, wait_for_port
 
 
 @dataclass
@@ -52,6 +52,3 @@ def start_kafka(workdir: Path, port: int | None = None, timeout_s: float = 20.0)
         raise
     return broker
 
-
-def broker_alive(broker: KafkaBroker) -> bool:
-    return pid_alive(broker.pid)

@@ -86,6 +86,12 @@ class ProducedOutput(BaseModel):
         )
 
 
+class StoreUnavailable(TransientError):
+    """Redis did not answer: retry the batch (also when raised inside the processor's time lookup)."""
+
+    dependency = "redis"
+
+
 def _text_hash(n: ProcessedNote) -> str:
     return hashlib.sha256(n.note.text.encode("utf-8")).hexdigest()
 
@@ -109,7 +115,7 @@ class ProcessedStore:
         try:
             raws = self.client.mget([self._redis_key(k) for k in note_keys])
         except redis.RedisError as err:
-            raise TransientError(f"redis unavailable: {type(err).__name__}") from err
+            raise StoreUnavailable(f"redis unavailable: {type(err).__name__}") from err
         return {k: ProducedOutput.model_validate_json(raw) for k, raw in zip(note_keys, raws) if raw}
 
     def processed_at(self, note_keys: Sequence[str]) -> dict[str, dt.datetime]:
@@ -133,7 +139,7 @@ class ProcessedStore:
             repeats = [i for i, ok in enumerate(created) if not ok]
             stored = self.client.mget([keys[i] for i in repeats]) if repeats else []
         except redis.RedisError as err:
-            raise TransientError(f"redis unavailable: {type(err).__name__}") from err
+            raise StoreUnavailable(f"redis unavailable: {type(err).__name__}") from err
         out, replaced = list(notes), []
         for i, raw in zip(repeats, stored):
             if raw is None:  # expired between the two calls: the fresh output stands
@@ -150,7 +156,7 @@ class ProcessedStore:
                     pipe.set(keys[i], ProducedOutput.of(notes[i]).model_dump_json(), ex=self.ttl_s)
                 pipe.execute()
             except redis.RedisError as err:
-                raise TransientError(f"redis unavailable: {type(err).__name__}") from err
+                raise StoreUnavailable(f"redis unavailable: {type(err).__name__}") from err
         return out, len(repeats) - len(replaced)
 
     def ping(self) -> bool:

@@ -21,7 +21,7 @@ from engine.worklist.items import PRIORITIES, PRIORITY_HELP
 from engine.worklist.store import ItemView, WorklistError, WorklistStore
 from schemas.cli import UserError
 from schemas.icd10cm import load_code_set
-from schemas.settings import EngineSettings, SettingsError, load_settings
+from schemas.settings import load_settings
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -56,13 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--coder", required=True)
 
 
-def _settings() -> EngineSettings:
-    try:
-        return load_settings()
-    except SettingsError as err:
-        raise UserError(str(err)) from None
-
-
 def _line(view: ItemView) -> str:
     item = view.item
     low = min(item.codes.values(), default=0.0)
@@ -92,7 +85,7 @@ def _dump(view: ItemView) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = load_settings()
     if getattr(args, "priority", "unset") is None:
         args.priority = settings.worklist_priority
     if getattr(args, "lease_s", "unset") is None:

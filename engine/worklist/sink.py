@@ -13,6 +13,10 @@ from schemas.settings import RedisSettings
 
 
 class WorklistSink:
+    """Merges each coded note into its encounter's worklist item in Redis. Implements ``types.Sink``."""
+
+    dependency = "redis"  # what a TransientError from here means (retry metrics, readiness)
+
     def __init__(self, store: WorklistStore) -> None:
         self.store = store
 

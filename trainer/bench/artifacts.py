@@ -1,5 +1,5 @@
-"""What several benchmark families need, built once per mode under ``<work>/<mode>/`` with the project's own
-steps (prepare, vocab, pretrain, finetune, export) and reused when already there.
+"""What several benchmark families need, built once per mode and sizes (``<work>/<mode>-<hash of the sizes>/``)
+with the project's own steps (prepare, vocab, pretrain, finetune, export) and reused when already there.
 
 - ``dataset``: CodiEsp (English diagnoses) through ``trainer.data.prepare``;
 - ``vocab``: the EHR WordPiece (``trainer.vocab``) on CodiEsp background/train/dev + MTSamples, with the
@@ -12,8 +12,9 @@ steps (prepare, vocab, pretrain, finetune, export) and reused when already there
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -29,7 +30,9 @@ class Artifacts:
 
     @property
     def root(self) -> Path:
-        return self.cfg.work_dir / self.cfg.mode
+        """One directory per mode and sizes: changed sizes never reuse models built with other ones."""
+        sizes = json.dumps(asdict(self.cfg.sizes), sort_keys=True, default=str)
+        return self.cfg.work_dir / f"{self.cfg.mode}-{hashlib.sha256(f'{sizes}|{self.cfg.seed}'.encode()).hexdigest()[:8]}"
 
     def _timed_build(self, name: str, marker: Path, build) -> None:
         if marker.exists():
@@ -131,6 +134,10 @@ class Artifacts:
                 raise ValueError(f"{name!r} is not a benchmark artifact")
             art.__dict__[name] = value  # what cached_property would have stored
         return art
+
+    def is_built(self, name: str) -> bool:
+        """Whether this run already has artifact ``name`` (without building it)."""
+        return name in self.__dict__
 
     def summary(self) -> dict:
         return {"work_dir": str(self.root), "build_seconds": self.build_seconds}

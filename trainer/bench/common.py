@@ -44,16 +44,16 @@ class BenchSizes:
     deid_notes: int = 300
     deid_words: int = 1000
     pipeline_notes: int = 200
-    pipeline_rate: float = 2.0  # notes/s offered for the latency percentiles
+    pipeline_rate: float = 0.0  # notes/s offered for the latency percentiles; 0: half the measured backlog throughput
 
 
 FULL = BenchSizes()
 QUICK = BenchSizes(
-    pretrain_encoder="tiny", pretrain_steps=200, pretrain_max_length=128, finetune_epochs=1, finetune_max_steps=150,
+    pretrain_encoder="tiny", pretrain_steps=400, pretrain_max_length=128, finetune_epochs=1, finetune_max_steps=300,
     bert_lengths=(128,), minilm=False, prepare_deid=False, logreg_max_features=10_000,
     bigru={"embedding_dim": 64, "gru_hidden": 64, "attention_heads": 8, "attention_dim": 32},
-    speed_encoder="tiny", speed_notes=24, speed_lengths=(128, 256, 512), speed_repeats=3, training_steps=6,
-    deid_notes=40, pipeline_notes=24, pipeline_rate=4.0,
+    speed_encoder="tiny", speed_notes=60, speed_lengths=(128, 256, 512), speed_repeats=3, training_steps=10,
+    deid_notes=100, pipeline_notes=48,
 )
 
 

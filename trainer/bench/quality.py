@@ -9,6 +9,7 @@ extended to 1,024 positions) and the mode's sizes.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def finetune_row(cfg: BenchConfig, data: Path, out: Path, coder, tokenizer: Path
         "lr": from_scratch_lr, "epochs": sizes.finetune_epochs, "batch_size": 8, "log_every": 5, "seed": cfg.seed,
         "max_steps": sizes.finetune_max_steps if max_steps is None else max_steps,
     })
-    options = FinetuneOptions(patience=0 if cfg.quick else 2, device="cpu", progress=True)
+    options = FinetuneOptions(patience=0 if cfg.quick else 2, device="cpu")
     return finetune(data, out, coder, optim, options, tokenizer_path=tokenizer)
 
 
@@ -110,13 +111,14 @@ def run(cfg: BenchConfig, art: Artifacts) -> dict[str, Any]:
     rows = table_rows(cfg)
     for i, row in enumerate(rows, 1):
         say(f"quality row {i}/{len(rows)}: {row.name}")
-        out = art.root / "quality" / row.name.lower().replace(" ", "-").replace(",", "").replace("(", "").replace(")", "").replace("[", "").replace("]", "").replace("+", "plus")
+        out = art.root / "quality" / re.sub(r"[^a-z0-9]+", "-", row.name.lower().replace("+", " plus ")).strip("-")
         entry: dict[str, Any] = {"row": row.name, "preset": row.preset, "encoder": row.encoder}
         try:
             coder, tokenizer = _coder(row, cfg, art)
             entry["max_length"] = coder.max_length if coder.architecture != "logreg" else None
+            entry["reused_run"] = (out / "thresholds.json").is_file()  # a finished run from an earlier bench: its time is not this run's
             with Stopwatch() as train_sw:
-                if not (out / "thresholds.json").is_file():
+                if not entry["reused_run"]:
                     finetune_row(cfg, art.dataset, out, coder, tokenizer)
             with Stopwatch() as eval_sw:
                 entry["metrics"] = evaluate_row(out, art, cfg.quick)
@@ -127,7 +129,7 @@ def run(cfg: BenchConfig, art: Artifacts) -> dict[str, Any]:
             log.exception("quality row %s failed", row.name)
             entry["error"] = f"{type(err).__name__}: {err}"[:500]
         rows_out.append(entry)
-    pretrain_summary = art.ehr_encoder.parent / "summary.json"
+    pretrain_summary = art.ehr_encoder.parent / "summary.json" if art.is_built("ehr_encoder") else None
     return {
         "what": "CodiEsp English diagnosis codes (ICD-10-CM), paper Table 2/3 rows at CPU-feasible sizes",
         "dataset": str(art.dataset), "train_split": "train", "selection_split": "dev", "report_split": art.eval_split,
@@ -139,10 +141,10 @@ def run(cfg: BenchConfig, art: Artifacts) -> dict[str, Any]:
     }
 
 
-def _read_optional(path: Path) -> dict[str, Any] | None:
+def _read_optional(path: Path | None) -> dict[str, Any] | None:
     from trainer.bench.artifacts import read_json
 
-    if not path.is_file():
+    if path is None or not path.is_file():
         return None
     s = read_json(path)
     return {k: s.get(k) for k in ("steps", "tokens", "tokens_per_s", "elapsed_s", "first_loss", "final_loss", "held_out_loss", "real_token_share")}

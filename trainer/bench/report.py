@@ -37,7 +37,7 @@ def quality_section(r: dict[str, Any]) -> list[str]:
             continue
         rows.append([row["row"], row.get("max_length"), m.get("micro_auc"), m.get("macro_auc"), m.get("map"), m.get("micro_f1"),
                      p_at.get("5"), f"{_f(low.get('macro_auc'))} ({low.get('codes', 0)})", m.get("macro_auc_codes"),
-                     f"{row.get('train_seconds', 0) + row.get('eval_seconds', 0):.0f}"])
+                     f"{row.get('eval_seconds', 0):.0f} (eval; run reused)" if row.get("reused_run") else f"{row.get('train_seconds', 0) + row.get('eval_seconds', 0):.0f}"])
     lines += _table(["model", "max len", "micro-AUC", "macro-AUC", "MAP", "micro-F1", "P@5", f"low-freq macro-AUC ({r['low_frequency_slice']}; codes)",
                      "codes in macro-AUC", "wall s"], rows)
     v = r["vocabulary"]
@@ -101,7 +101,7 @@ def pipeline_section(r: dict[str, Any]) -> list[str]:
     if "service" in r:
         lat = r["service"]["paced"]
         p = lat["latency_s"]
-        lines += ["", f"Service latency at {lat['rate_notes_per_s']} notes/s offered ({lat['notes']} notes; input record time -> output record time): "
+        lines += ["", f"Service latency at {lat['rate_notes_per_s']} notes/s offered ({lat.get('rate_chosen', 'given')}; {lat['notes']} notes; input record time -> output record time): "
                   f"p50 {p.get('p50')} s, p90 {p.get('p90')} s, p99 {p.get('p99')} s, max {p.get('max')} s. Dead letters: {r['service']['dead_letters']}."]
     else:
         lines += ["", f"The engine service run failed: {r.get('service_error')} (in-process NoteProcessor figures above stand in for it)."]

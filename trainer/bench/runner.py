@@ -49,8 +49,16 @@ def run_benchmarks(cfg: BenchConfig, families: Sequence[str] = FAMILIES, note: s
                 "artifacts": art.summary(), "note": note}
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     (cfg.out_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
-    summary = cfg.out_dir / SUMMARY_FILE
-    results = {k: v for k, v in read_results(cfg.out_dir).items() if v.get("mode") == cfg.mode}
-    summary.write_text(render_summary(results, run_info), encoding="utf-8")
+    summary = write_summary(cfg.out_dir, cfg.mode)
     say(f"summary: {summary} ({total.seconds / 60:.1f} min)")
+    return summary
+
+
+def write_summary(out_dir: Path, mode: str) -> Path:
+    """(Re)write SUMMARY.md from the result files of ``mode`` and the last run's run.json."""
+    run_file = out_dir / RUN_FILE
+    run_info = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else {"mode": mode}
+    results = {k: v for k, v in read_results(out_dir).items() if v.get("mode") == mode}
+    summary = out_dir / SUMMARY_FILE
+    summary.write_text(render_summary(results, run_info), encoding="utf-8")
     return summary

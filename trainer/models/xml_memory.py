@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -40,13 +41,13 @@ def estimate(codes: int, tokens: int, batch: int, hidden: int, chunk: int, bytes
     )
 
 
-def _measure(codes: int, tokens: int, batch: int, hidden: int, chunk: int, train: bool) -> float:
+def _measure(codes: int, tokens: int, batch: int, hidden: int, chunk: int, train: bool, checkpointed: bool) -> float:
     import torch
 
     from trainer.models.bert_xml import MultiLabelAttention
 
     torch.set_num_threads(1)
-    head = MultiLabelAttention(codes, hidden, hidden, chunk, checkpoint_chunks=True).train(train)
+    head = MultiLabelAttention(codes, hidden, hidden, chunk, checkpoint_chunks=checkpointed).train(train)
     states = torch.randn(batch, tokens, hidden, requires_grad=train)
     mask = torch.ones(batch, tokens, dtype=torch.long)
     mask[:, tokens * 3 // 4 :] = 0
@@ -68,15 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=768)
     p.add_argument("--chunk", type=int, nargs="+", default=[2292, 512, 128])
     p.add_argument("--train", action="store_true", help="measure a training step (forward + backward)")
+    p.add_argument("--no-checkpoint", action="store_true", help="training without chunk checkpointing")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child:
-        print(_measure(a.codes, a.tokens, a.batch, a.hidden, a.chunk[0], a.train))
+        print(_measure(a.codes, a.tokens, a.batch, a.hidden, a.chunk[0], a.train, not a.no_checkpoint))
         return 0
     for chunk in a.chunk:
-        cmd = [sys.executable, "-m", "trainer.models.xml_memory", "--child", "--codes", str(a.codes), "--tokens", str(a.tokens), "--batch", str(a.batch), "--hidden", str(a.hidden), "--chunk", str(chunk)] + (["--train"] if a.train else [])
-        measured = float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip())
-        print(json.dumps({"chunk": chunk, "train": a.train, "measured_peak_growth_mb": round(measured, 1), **{k: round(v, 1) for k, v in asdict(estimate(a.codes, a.tokens, a.batch, a.hidden, chunk)).items()}}))
+        cmd = [sys.executable, "-m", "trainer.models.xml_memory", "--child", "--codes", str(a.codes), "--tokens", str(a.tokens), "--batch", str(a.batch), "--hidden", str(a.hidden), "--chunk", str(chunk)] + (["--train"] if a.train else []) + (["--no-checkpoint"] if a.no_checkpoint else [])
+        # a fixed mmap threshold: glibc then maps every large tensor and unmaps it when freed, so peak RSS
+        # follows live memory instead of heap fragmentation
+        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+        measured = float(subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout.strip())
+        print(json.dumps({"chunk": chunk, "train": a.train, "checkpointed": a.train and not a.no_checkpoint, "measured_peak_growth_mb": round(measured, 1), **{k: round(v, 1) for k, v in asdict(estimate(a.codes, a.tokens, a.batch, a.hidden, chunk)).items()}}))
     return 0
 
 
