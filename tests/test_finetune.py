@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from schemas.cli import UserError
+from schemas.cli import UserError, main
 from schemas.labels import LabelSpace
 from schemas.model_repo import SegmentationParams, Thresholds, TrainingSummary
 from tests.fixtures.models import finetune_tiny
 from trainer.__main__ import COMMANDS
 from trainer.evaluate import EvaluationConfig, evaluate_run, write_report
 from trainer.models import load_finetuned
-from schemas.cli import main
 
 # Learning runs: randomly initialised encoders learn the full synthetic notes only after hundreds of steps
 # (boilerplate, negated conditions), too slow for unit tests. So these runs keep the sections that state
@@ -124,7 +122,7 @@ def test_evaluate_cli_writes_the_report(tiny_xml_run_dir, synthetic_dataset_dir,
     assert "Table 3" in (tmp_path / "eval_test.md").read_text() and (tmp_path / "auc_distribution_test.png").stat().st_size > 0
 
 
-def test_label_space_mismatch_and_empty_split_are_clear_errors(tiny_xml_run_dir, synthetic_dataset_dir, tmp_path):
+def test_label_space_mismatch_missing_descriptions_and_empty_split_are_clear_errors(tiny_xml_run_dir, synthetic_dataset_dir, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     labels = LabelSpace.model_validate_json((synthetic_dataset_dir / "labels.json").read_text())
@@ -132,6 +130,11 @@ def test_label_space_mismatch_and_empty_split_are_clear_errors(tiny_xml_run_dir,
     (other / "labels.json").write_text(smaller.model_dump_json())
     (other / "test.jsonl").write_text((synthetic_dataset_dir / "test.jsonl").read_text())
     with pytest.raises(UserError, match="label space"):
+        evaluate_run(tiny_xml_run_dir, other, EvaluationConfig(split="test", bootstrap=0))
+    undescribed = json.loads(labels.model_dump_json())
+    undescribed["descriptions"][0] = " "
+    (other / "labels.json").write_text(json.dumps(undescribed))
+    with pytest.raises(UserError, match="without descriptions"):
         evaluate_run(tiny_xml_run_dir, other, EvaluationConfig(split="test", bootstrap=0))
     (other / "labels.json").write_text(labels.model_dump_json())
     (other / "test.jsonl").write_text("")

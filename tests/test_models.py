@@ -15,6 +15,7 @@ from trainer.models import TABLE2_PRESETS, CoderConfig, load_finetuned
 from trainer.models.bert_cls import BertCLS
 from trainer.models.bert_xml import BertXML
 from trainer.models.bigru_attention import embeddings_from_encoder
+from trainer.models.predict import segment_logits
 from trainer.models.registry import build_coder
 from trainer.models.run_dir import save_model_files, save_run_metadata
 
@@ -127,6 +128,10 @@ def test_load_finetuned_round_trip_gives_identical_outputs(architecture, tiny_to
     torch.testing.assert_close(before.logits, after.logits, rtol=0, atol=0)
     if architecture == "bert-xml":
         torch.testing.assert_close(before.token_attention, after.token_attention, rtol=0, atol=0)
+    # scoring (evaluation, dev selection) switches the attention output off only while it runs
+    scores = segment_logits(loaded, segments, tokenizer.token_to_id(PAD), 64, batch_size=2)
+    np.testing.assert_allclose(scores, after.logits.numpy(), rtol=1e-5, atol=1e-6)
+    assert (loaded(ids, mask).token_attention is not None) == (architecture == "bert-xml")
 
 
 def test_bigru_embeddings_from_encoder_keep_the_principal_directions():

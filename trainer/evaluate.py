@@ -46,10 +46,8 @@ class EvaluationConfig:
     seed: int = 0
 
 
-def check_label_spaces(model_labels: LabelSpace, data_labels: LabelSpace) -> list[int] | None:
-    """Column order to bring the dataset's codes into the model's order; an error when the sets differ."""
-    if model_labels.codes == data_labels.codes:
-        return None
+def check_label_spaces(model_labels: LabelSpace, data_labels: LabelSpace) -> None:
+    """The model and the dataset must know the same codes (order may differ: targets are built by name)."""
     missing, extra = set(model_labels.codes) - set(data_labels.codes), set(data_labels.codes) - set(model_labels.codes)
     if missing or extra:
         raise UserError(
@@ -57,7 +55,6 @@ def check_label_spaces(model_labels: LabelSpace, data_labels: LabelSpace) -> lis
             f"{len(missing)} model codes not in the dataset (e.g. {sorted(missing)[:5]}), {len(extra)} dataset codes "
             f"not in the model (e.g. {sorted(extra)[:5]}); evaluate on data prepared with the model's labels.json"
         )
-    return [data_labels.index[c] for c in model_labels.codes]
 
 
 def evaluate_scores(targets: np.ndarray, scores: np.ndarray, labels: LabelSpace, thresholds: np.ndarray, train_counts: np.ndarray | None, cfg: EvaluationConfig) -> dict[str, Any]:
@@ -123,7 +120,7 @@ def evaluate_run(run_dir: Path, data_dir: Path, cfg: EvaluationConfig) -> dict[s
         raise UserError(f"cannot read the {cfg.split} split of {data_dir}: {err}") from None
     if not records:
         raise UserError(f"the {cfg.split} split of {data_dir} has no notes: nothing to evaluate")
-    check_label_spaces(scorer.labels, data_labels)  # codes are matched by name below, so only the sets matter
+    check_label_spaces(scorer.labels, data_labels)
     targets, outside = label_matrix(records, scorer.labels)
     try:
         train_counts = label_matrix(load_split(data_dir, "train"), scorer.labels)[0].sum(axis=0)

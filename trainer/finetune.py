@@ -24,7 +24,7 @@ from schemas.labels import LabelSpace
 from schemas.model_repo import SegmentationParams, TrainingSummary
 from schemas.notes import NoteRecord
 from schemas.text import load_tokenizer, max_over_segments
-from trainer.finetune_data import collate_notes, label_matrix, pad_id_of, segment_max, segment_split
+from trainer.finetune_data import SegmentedNotes, collate_notes, label_matrix, pad_id_of, segment_max, segment_split
 from trainer.metrics import f1_at, macro_auc, micro_auc
 from trainer.models.config import CoderConfig
 from trainer.models.logistic_regression import LogisticRegressionCoder
@@ -33,7 +33,7 @@ from trainer.models.registry import build_coder
 from trainer.models.run_dir import CHECKPOINT_DIR, DEV_METRICS_FILE, save_model_files, save_run_metadata
 from trainer.thresholds import ThresholdReport, threshold_vector, tune_thresholds
 from trainer.training import (
-    OptimConfig, TrainingLoop, barrier, broadcast_object, cleanup, config_hash, plot_loss_curve, setup_distributed,
+    DistInfo, OptimConfig, TrainingLoop, barrier, broadcast_object, cleanup, config_hash, plot_loss_curve, setup_distributed,
     training_summary, unwrap, wrap_ddp,
 )
 
@@ -73,6 +73,51 @@ class DevTracker:
         raw = json.loads(path.read_text())
         raw["history"] = [tuple(p) for p in raw["history"]]
         return cls(**raw)
+
+
+class DevSelection:
+    """Scores dev (max over segments), keeps the best weights, decides early stopping (rank 0 decides)."""
+
+    def __init__(self, dev: SegmentedNotes, pad_id: int, max_length: int, options: FinetuneOptions, info: DistInfo, out_dir: Path, resume: bool):
+        self.dev, self.pad_id, self.max_length, self.options, self.info = dev, pad_id, max_length, options, info
+        self.best_weights = out_dir / CHECKPOINT_DIR / BEST_WEIGHTS
+        self.state_path = out_dir / CHECKPOINT_DIR / BEST_STATE
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        self.tracker = DevTracker.load(self.state_path) if resume and self.state_path.is_file() else DevTracker()
+        self.stopped_early = False
+
+    def note_logits(self, bare: nn.Module) -> np.ndarray:
+        logits = segment_logits(bare, self.dev.segments, self.pad_id, self.max_length, self.options.eval_batch_size, self.info.device)
+        return max_over_segments(logits, [s.note_index for s in self.dev.segments], len(self.dev))
+
+    def evaluated_at(self, step: int) -> bool:
+        return bool(self.tracker.history) and self.tracker.history[-1][0] == step
+
+    def evaluate(self, model: nn.Module, step: int) -> bool:
+        """Evaluate at ``step``; True when training should stop early (same answer on every rank)."""
+        stop = None
+        if self.info.is_main:
+            t = self.tracker
+            scores = self.note_logits(unwrap(model))
+            value = micro_auc(self.dev.targets, scores)
+            if value is None:  # dev without positives: select on dev loss instead
+                t.metric = "neg_dev_bce"
+                value = -float(F.binary_cross_entropy_with_logits(torch.from_numpy(scores), torch.from_numpy(self.dev.targets)))
+            t.history.append((step, value))
+            if value > t.best_value:
+                t.best_value, t.best_step, t.evaluations_since_best = value, step, 0
+                save_model(unwrap(model), str(self.best_weights))
+            else:
+                t.evaluations_since_best += 1
+            t.save(self.state_path)
+            log.info("step %d: dev %s %.4f (best %.4f at step %d)", step, t.metric, value, t.best_value, t.best_step)
+            stop = bool(self.options.patience) and t.evaluations_since_best >= self.options.patience
+        stop = bool(broadcast_object(stop, self.info))
+        barrier(self.info)
+        if stop:
+            log.info("early stop at step %d: no dev improvement in %d evaluations", step, self.options.patience)
+            self.stopped_early = True
+        return stop
 
 
 def read_dataset(data_dir: Path) -> tuple[LabelSpace, dict[str, list[NoteRecord]]]:
@@ -129,44 +174,16 @@ def finetune(data_dir: Path, out_dir: Path, coder: CoderConfig, optim: OptimConf
         pad_id = pad_id_of(tokenizer)
         model = wrap_ddp(model, info)
         run_hash = config_hash(coder, optim, options.patience, options.eval_every, str(data_dir.resolve()), tokenizer_path.name, info.world_size)
-        tracker_path = out_dir / CHECKPOINT_DIR / BEST_STATE
-        tracker = DevTracker.load(tracker_path) if resume and tracker_path.is_file() else DevTracker()
-        stopped_early = False
+        selection = DevSelection(dev, pad_id, coder.max_length, options, info, out_dir, resume)
 
         def evaluate_dev(state) -> None:
-            nonlocal stopped_early
-            stop = None
-            if info.is_main:
-                scores = note_logits_fn(unwrap(model))
-                value = micro_auc(dev.targets, scores)
-                if value is None:  # dev without positives: select on dev loss instead
-                    tracker.metric = "neg_dev_bce"
-                    value = -float(F.binary_cross_entropy_with_logits(torch.from_numpy(scores), torch.from_numpy(dev.targets)))
-                tracker.history.append((state.step, value))
-                if value > tracker.best_value:
-                    tracker.best_value, tracker.best_step, tracker.evaluations_since_best = value, state.step, 0
-                    save_model(unwrap(model), str(out_dir / CHECKPOINT_DIR / BEST_WEIGHTS))
-                else:
-                    tracker.evaluations_since_best += 1
-                tracker.save(tracker_path)
-                log.info("step %d: dev %s %.4f (best %.4f at step %d)", state.step, tracker.metric, value, tracker.best_value, tracker.best_step)
-                stop = options.patience and tracker.evaluations_since_best >= options.patience
-            stop = broadcast_object(stop, info)
-            barrier(info)
-            if stop:
-                log.info("early stop at step %d: no dev improvement in %d evaluations", state.step, options.patience)
-                stopped_early = True
-                loop.total_steps = state.step  # ends the loop after this step; it saves a final checkpoint
-
-        def note_logits_fn(bare: nn.Module) -> np.ndarray:
-            logits = segment_logits(bare, dev.segments, pad_id, coder.max_length, options.eval_batch_size, info.device)
-            return max_over_segments(logits, [s.note_index for s in dev.segments], len(dev))
+            if selection.evaluate(model, state.step):
+                loop.stop()  # early stop: ends after this step; the final checkpoint is still written
 
         def on_step(state, loss: float) -> None:
             if options.eval_every and state.step % options.eval_every == 0:
                 evaluate_dev(state)
 
-        (out_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
         loop = TrainingLoop(
             model, optim, info, out_dir, train.note_lengths(),
             make_batch=lambda indices, generator: collate_notes(train, indices, pad_id, coder.max_length),
@@ -174,19 +191,20 @@ def finetune(data_dir: Path, out_dir: Path, coder: CoderConfig, optim: OptimConf
             on_epoch_end=None if options.eval_every else evaluate_dev, desc=f"finetune {coder.architecture}",
         )
         result = loop.run()
-        if not tracker.history or tracker.history[-1][0] != result.state.step:
-            evaluate_dev(result.state)
+        if not selection.evaluated_at(result.state.step):
+            selection.evaluate(model, result.state.step)
+        tracker = selection.tracker
         if info.is_main:
             bare = unwrap(model)
-            load_model(bare, str(out_dir / CHECKPOINT_DIR / BEST_WEIGHTS), device=str(info.device))
-            scores = sigmoid(note_logits_fn(bare))
+            load_model(bare, str(selection.best_weights), device=str(info.device))
+            scores = sigmoid(selection.note_logits(bare))
             report = tune_thresholds(dev.targets, scores, labels, options.per_code_thresholds, options.per_code_min_positives)
             metrics = dev_metrics(dev.targets, scores, report, labels)
             stats = training_summary(result.state.step, result.state.tokens, result.state.examples, result.state.elapsed_s, info.device, info.world_size)
             summary = TrainingSummary(
                 dataset=data_dir.name, notes_per_split={k: len(v) for k, v in splits.items()}, encoder=coder.encoder, dev_metrics=metrics,
                 architecture=coder.architecture, best_step=tracker.best_step, selection_metric=tracker.metric,
-                stopped_early=stopped_early,
+                stopped_early=selection.stopped_early,
                 threshold_notes=report.notes, training=stats, resumed_from=str(result.resumed_from) if result.resumed_from else None,
             )
             if hasattr(bare, "return_attention"):

@@ -3,7 +3,8 @@ segments (``schemas.text.max_over_segments``, paper 4.1), then the sigmoid (max 
 
 from __future__ import annotations
 
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -15,6 +16,21 @@ from schemas.model_repo import SegmentationParams
 from schemas.text import PAD, Segment, max_over_segments, pad_batch, segment_notes
 
 
+@contextmanager
+def scores_only(model: nn.Module) -> Iterator[None]:
+    """Switch off BERT-XML's [B, C, T] attention output while only scores are needed (it is the largest
+    tensor of the head: 72 MB per 8 segments of 1,024 tokens with 2,292 codes)."""
+    modules = [m for m in model.modules() if hasattr(m, "return_attention")]
+    previous = [m.return_attention for m in modules]
+    for m in modules:
+        m.return_attention = False
+    try:
+        yield
+    finally:
+        for m, value in zip(modules, previous):
+            m.return_attention = value
+
+
 @torch.no_grad()
 def segment_logits(model: nn.Module, segments: Sequence[Segment], pad_id: int, max_length: int, batch_size: int = 16, device: str | torch.device = "cpu", progress: bool = False) -> np.ndarray:
     """[segments, codes] logits, in the order given."""
@@ -23,13 +39,14 @@ def segment_logits(model: nn.Module, segments: Sequence[Segment], pad_id: int, m
     order = sorted(range(len(segments)), key=lambda i: len(segments[i]))  # similar lengths share a batch
     out: np.ndarray | None = None
     starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc="scoring", unit="batch", disable=not progress):
-        rows = order[start : start + batch_size]
-        ids, mask = pad_batch([segments[i] for i in rows], pad_id, multiple=32, max_length=max_length)
-        logits = model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)).logits.float().cpu().numpy()
-        if out is None:
-            out = np.empty((len(segments), logits.shape[1]), dtype=np.float32)
-        out[rows] = logits
+    with scores_only(model):
+        for start in tqdm(starts, desc="scoring", unit="batch", disable=not progress):
+            rows = order[start : start + batch_size]
+            ids, mask = pad_batch([segments[i] for i in rows], pad_id, multiple=32, max_length=max_length)
+            logits = model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)).logits.float().cpu().numpy()
+            if out is None:
+                out = np.empty((len(segments), logits.shape[1]), dtype=np.float32)
+            out[rows] = logits
     model.train(was_training)
     assert out is not None, "no segments to score"
     return out

@@ -39,8 +39,10 @@ def skeleton_coder(config: CoderConfig, n_codes: int, encoder_config: BertConfig
 
 
 def load_pretrained_encoder(name: str, tokenizer: Tokenizer, max_positions: int | None) -> BertModel:
-    from trainer.encoder import load_encoder  # the pretraining engineer's loader: presets or local dirs
+    from trainer.encoder import PRESETS, load_encoder  # presets (random weights) or pretrained directories
 
+    if name in PRESETS:
+        log.warning("encoder %r is a size preset with RANDOM weights: pass a pretrained model directory (or 'minilm') for real results", name)
     encoder = load_encoder(name, vocab_size=tokenizer.get_vocab_size(), max_positions=max_positions)
     encoder.pooler = None  # BERT's NSP pooler is unused by every coder here (and would idle under DDP)
     if encoder.config.vocab_size != tokenizer.get_vocab_size():
