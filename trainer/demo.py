@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -38,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # the demo's own producer/consumer: connection chatter
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     data, repo = out / "data", out / "model_repository"
