@@ -15,12 +15,12 @@ Condition ids are deterministic (item + code), so a re-decided encounter updates
 
 from __future__ import annotations
 
-import importlib
 import re
 import uuid
 from typing import Sequence
 
 from engine.audit import read_topic
+from engine.fhir_release import resource_class
 from engine.pipeline.sinks import send_all
 from engine.worklist.decisions import code_display
 from schemas.envelopes import CoderDecision, WorklistItem
@@ -44,11 +44,6 @@ def check_coder_id(coder: str) -> str:
     return coder
 
 
-def _fhir(fhir_version: str, name: str):
-    package = "fhir.resources.R4B" if fhir_version == "R4" else "fhir.resources"
-    return getattr(importlib.import_module(f"{package}.{name.lower()}"), name)
-
-
 def _concept(system: str, code: str, display: str | None = None) -> dict:
     coding = {"system": system, "code": code}
     if display:
@@ -66,7 +61,7 @@ def decision_bundle(decision: CoderDecision, item: WorklistItem, fhir_version: s
         raise ValueError(f"item {item.item_id!r} has no subject reference: a FHIR Condition needs one")
     check_coder_id(decision.coder)
     displays = {s.code: s.display for n in item.notes for s in n.suggestions}
-    Condition, Provenance, Bundle = (_fhir(fhir_version, n) for n in ("Condition", "Provenance", "Bundle"))
+    Condition, Provenance, Bundle = (resource_class(fhir_version, n) for n in ("Condition", "Provenance", "Bundle"))
     entries, targets = [], []
     for d in decision.decisions:
         cid = condition_id(item.item_id, d.code)

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 from pydantic import ValidationError
 
+from engine.fhir_release import resource_class
 from engine.pipeline.parse import error_locations
 from engine.pipeline.types import ParsedNote, ProcessingError
 from schemas.envelopes import ModelRef, Suggestion
@@ -155,13 +156,7 @@ def bundle_dict(note: ParsedNote, suggestions: Sequence[Suggestion], model: Mode
 
 
 def bundle_class(fhir_version: str) -> type:
-    if fhir_version == "R4":
-        from fhir.resources.R4B.bundle import Bundle
-    elif fhir_version == "R5":
-        from fhir.resources.bundle import Bundle
-    else:
-        raise ValueError(f"unknown FHIR version {fhir_version!r}")
-    return Bundle
+    return resource_class(fhir_version, "Bundle")
 
 
 def serialise(data: dict[str, Any]) -> bytes:

@@ -27,9 +27,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.fhir_release import resource_class
 from engine.pipeline.types import ParsedNote, ProcessingError, SourceRecord
 
-FHIR_VERSIONS = ("R4", "R5")
 PLAIN_TYPES = ("text/plain",)
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Raw-message guard before JSON parsing: base64 grows text by 4/3 and UTF-8 takes up to 4 bytes a char.
@@ -40,13 +40,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
 
 def document_reference_class(fhir_version: str) -> type:
     """The fhir.resources DocumentReference class for a FHIR release ("R4" reads as R4B)."""
-    if fhir_version == "R4":
-        from fhir.resources.R4B.documentreference import DocumentReference
-    elif fhir_version == "R5":
-        from fhir.resources.documentreference import DocumentReference
-    else:
-        raise ValueError(f"fhir_version must be one of {FHIR_VERSIONS}, got {fhir_version!r}")
-    return DocumentReference
+    return resource_class(fhir_version, "DocumentReference")
 
 
 def error_locations(err: ValidationError, limit: int = 10) -> str:
