@@ -84,16 +84,18 @@ def run(args: argparse.Namespace) -> int:
 
         _banner("4/5 publish notes and run the engine")
         notes = _held_out_notes(args, data, eval_split)
-        _publish(env, notes)
+        kafka_settings = _kafka_settings(env)
+        _publish(kafka_settings, notes)
         engine = subprocess.run([PY, "-m", "engine", "run", "--max-notes", str(len(notes)), "--idle-exit-s", "60"], env=env)
         if engine.returncode != 0:
             raise UserError(f"the engine exited with status {engine.returncode}")
 
         _banner("5/5 suggestions read back from the output topic")
-        from trainer.demo_report import print_suggestions, read_topic
+        from engine.audit import read_topic
+        from trainer.demo_report import print_suggestions
 
-        bundles = read_topic(env, env["ICDCODER_KAFKA_OUTPUT_TOPIC"], len(notes))
-        dead = read_topic(env, env["ICDCODER_KAFKA_DEAD_LETTER_TOPIC"], 0)
+        bundles = [(r.key, r.value) for r in read_topic(kafka_settings, kafka_settings.output_topic, idle_s=2.0)]
+        dead = list(read_topic(kafka_settings, kafka_settings.dead_letter_topic, idle_s=0.5))
         print_suggestions(bundles, {n.record.note_id: n for n in notes}, show=args.show)
         print(f"\n{len(bundles)} Bundles and {len(dead)} dead letters for {len(notes)} notes sent")
         subprocess.run([PY, "-m", "engine", "worklist", "list", "--limit", "5"], env=env)
@@ -153,18 +155,20 @@ def _held_out_notes(args: argparse.Namespace, data: Path, split: str) -> list:
     return [n for n in generate_notes(SYNTHETIC_NOTES, seed=SYNTHETIC_SEED) if n.record.note_id in held_out][: args.notes]
 
 
-def _publish(env: dict[str, str], notes: list) -> None:
-    from kafka import KafkaProducer
-
-    from engine.run_cli import create_topics
+def _kafka_settings(env: dict[str, str]):
+    """The engine's Kafka settings as the demo configured them (the same variables the engine reads)."""
     from schemas.settings import KafkaSettings
+
+    return KafkaSettings(**{k.removeprefix("ICDCODER_KAFKA_").lower(): v for k, v in env.items() if k.startswith("ICDCODER_KAFKA_")})
+
+
+def _publish(kafka, notes: list) -> None:
+    from engine.pipeline.sinks import make_producer, send_all
+    from engine.run_cli import create_topics
     from trainer.data.docref import from_note_record
 
-    kafka_settings = KafkaSettings(**{k.removeprefix("ICDCODER_KAFKA_").lower(): v for k, v in env.items() if k.startswith("ICDCODER_KAFKA_")})
-    create_topics(kafka_settings, partitions=1, replication_factor=1)
-    producer = KafkaProducer(bootstrap_servers=env["ICDCODER_KAFKA_BOOTSTRAP_SERVERS"], acks="all")
-    for n in notes:
-        producer.send(env["ICDCODER_KAFKA_INPUT_TOPIC"], json.dumps(from_note_record(n.record)).encode("utf-8"))
-    producer.flush()
+    create_topics(kafka, partitions=1, replication_factor=1)
+    producer = make_producer(kafka, "demo")
+    send_all(producer, [(kafka.input_topic, None, json.dumps(from_note_record(n.record)).encode("utf-8"), []) for n in notes])
     producer.close()
-    print(f"published {len(notes)} DocumentReferences to {env['ICDCODER_KAFKA_INPUT_TOPIC']}")
+    print(f"published {len(notes)} DocumentReferences to {kafka.input_topic}")

@@ -1,34 +1,11 @@
-"""Reading the demo's output topic back and printing the suggestions a coder would see."""
+"""Printing the demo's suggestions as a coder would see them: code, description, score, evidence."""
 
 from __future__ import annotations
 
 import json
-import time
 
 from engine.pipeline.fhir_bundle import EXT_EVIDENCE, EXT_SCORE
 from trainer.data.docref import fhir_id
-
-
-def read_topic(env: dict[str, str], topic: str, expected: int, timeout_s: float = 30.0) -> list[tuple[bytes | None, bytes]]:
-    """All records of a topic (key, value), waiting up to ``timeout_s`` for ``expected`` of them.
-    Counts records instead of trusting end offsets (Tansu reports them wrongly after batches)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=env["ICDCODER_KAFKA_BOOTSTRAP_SERVERS"], enable_auto_commit=False,
-                             consumer_timeout_ms=2000, fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    records: list[tuple[bytes | None, bytes]] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        batch = consumer.poll(timeout_ms=1000)
-        for recs in batch.values():
-            records += [(r.key, r.value) for r in recs]
-        if not batch and len(records) >= expected:
-            break
-    consumer.close()
-    return records
 
 
 def _extension(resource: dict, url: str) -> list[dict]:
