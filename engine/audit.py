@@ -96,8 +96,10 @@ def read_topic(kafka: KafkaSettings, topic: str, *, from_offset: int | None = No
                 else:
                     consumer.seek(tp, found[tp].offset)
         elif from_offset is not None:
+            # below the oldest retained record kafka-python would reset to the END: start at the oldest instead
+            oldest = consumer.beginning_offsets(tps)
             for tp in tps:
-                consumer.seek(tp, from_offset)
+                consumer.seek(tp, max(from_offset, oldest[tp]))
         ends = consumer.end_offsets(tps)
         finished: set[TopicPartition] = set()
         last_record = time.monotonic()

@@ -84,7 +84,9 @@ def decision_bundle(decision: CoderDecision, item: WorklistItem, fhir_version: s
             resource["encounter"] = {"reference": item.encounter}
         full_url = f"urn:uuid:{cid}"
         targets.append({"reference": full_url})
-        # accept/reject update the suggested Condition, add creates one: both idempotent by id
+        # One Condition per decided code, idempotent by id. It is a NEW resource beside the engine's
+        # unconfirmed suggestion (that one is keyed by note and model version, which the item does not
+        # keep per code); see docs/worklist.md.
         entries.append({"fullUrl": full_url, "resource": Condition.model_validate(resource).model_dump(mode="json", exclude_none=True),
                         "request": {"method": "PUT", "url": f"Condition/{cid}"}})
     provenance = {

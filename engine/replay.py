@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -24,7 +23,6 @@ from engine.pipeline.infer.base import InferenceBackend, run_segments
 from engine.pipeline.segment import segment_texts
 from schemas.envelopes import AuditRecord
 
-log = logging.getLogger(__name__)
 
 
 class ReplayError(ValueError):

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.model_runtime import load_runtime
     from engine.pipeline.aggregate import AggregationParams
     from engine.pipeline.types import TransientError
-    from engine.replay import ReplayError, diff_note, rescore, select_replayable, summarise, write_report
+    from engine.replay import diff_note, rescore, select_replayable, summarise, write_report
     from schemas.model_repo import Thresholds
 
     name = args.model_name or settings.model.name
@@ -68,9 +68,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         found, unreadable = read_audit(settings.kafka, topic, selection, idle_s=args.idle_s, progress=True)
         records, counts = select_replayable([r for _, r in found], f"{topic} ({selection.describe()})")
-    except ReplayError as err:
-        raise UserError(str(err)) from None
-    except ValueError as err:  # the topic does not exist
+    except ValueError as err:  # a ReplayError (nothing replayable), or the topic does not exist
         raise UserError(str(err)) from None
     counts["unreadable"] = unreadable
 

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     with build_service(settings, stop) as service:
         summary = service.run(max_notes=args.max_notes, idle_exit_s=args.idle_exit_s)
-    print(f"engine run: {summary.notes} notes ({summary.coded} coded, {summary.repeats} repeats, "
+    print(f"engine run: {summary.notes} notes ({summary.coded} coded, of which {summary.repeats} repeats, "
           f"{summary.dead_letters} dead letters), {summary.retries} retries; stopped by {summary.stopped_by}")
     return 0
 
@@ -85,14 +85,14 @@ def create_topics(kafka: KafkaSettings, partitions: int, replication_factor: int
 
 def _until_up(what: str, connect: Callable, stop: threading.Event, backoff_max_s: float):
     """Connect, retrying with backoff while the dependency is down (a restart order must not matter)."""
-    from engine.pipeline.types import TransientError
+    from engine.pipeline.types import TransientError, root_cause_name
 
     delay = 0.5
     while True:
         try:
             return connect()
-        except TransientError:
-            log.warning("dependency unavailable at start; retrying", extra={"fields": {"dependency": what, "delay_s": delay}})
+        except TransientError as err:
+            log.warning("dependency unavailable at start; retrying", extra={"fields": {"dependency": what, "error": root_cause_name(err), "delay_s": delay}})
             if stop.wait(delay):
                 raise SystemExit(0)
             delay = min(backoff_max_s, delay * 2)
@@ -118,14 +118,17 @@ def build_service(settings: EngineSettings, stop: threading.Event) -> Iterator:
 
     try:
         runtime = load_runtime_from_settings(settings.model)
+        backend = make_backend(settings, runtime)  # a missing or malformed model.onnx is the user's to fix too
     except (FileNotFoundError, ValueError) as err:
         raise UserError(f"cannot load the model (ICDCODER_MODEL_REPOSITORY/NAME/VERSION): {err}") from None
     metrics = Metrics()
     model = runtime.model_ref
     metrics.info.labels(engine_version=engine_version(), model=f"{model.name}/{model.version}").set(1)
-    backend = make_backend(settings, runtime)
     backoff_max = settings.triton.backoff_max_s
-    _until_up("inference", backend.check, stop, backoff_max)
+    try:
+        _until_up("inference", backend.check, stop, backoff_max)
+    except ValueError as err:  # Triton answers, but with a model that does not match the repository's metadata
+        raise UserError(str(err)) from None
     store = ProcessedStore(redis_client(settings.redis), settings.redis.key_prefix, settings.redis.processed_ttl_s)
     processor = NoteProcessor(runtime, SegmentCountingBackend(backend, metrics.segments), settings, processed_at_lookup=store.processed_at)
     producer = _until_up("kafka", lambda: make_producer(settings.kafka), stop, backoff_max)

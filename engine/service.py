@@ -19,7 +19,7 @@ from typing import Protocol, Sequence
 from engine.observability import Health, Metrics
 from engine.pipeline.dead_letter import DeadLetterWriter
 from engine.pipeline.idempotency import ProcessedStore
-from engine.pipeline.types import ProcessedNote, ProcessingError, Sink, SourceRecord, TransientError
+from engine.pipeline.types import ProcessedNote, ProcessingError, Sink, SourceRecord, TransientError, root_cause_name
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class CodingService:
                 delay = self.backoff.delay(attempt)
                 attempt += 1
                 log.warning("dependency unavailable; retrying the batch", extra={"fields": {
-                    "dependency": err.dependency, "error": type(err.__cause__).__name__, "attempt": attempt,
+                    "dependency": err.dependency, "error": root_cause_name(err), "attempt": attempt,
                     "delay_s": round(delay, 2), "records": len(state.records)}})
                 if not self._wait(delay):
                     return False

@@ -32,6 +32,11 @@ TOKENIZER_FILE = "tokenizer.json"
 ONNX_FILE = "model.onnx"
 
 
+def output_names(evidence: bool) -> list[str]:
+    """The graph's outputs, in order: probabilities, then the evidence pair when the model exports it."""
+    return [OUTPUT_PROBS] + ([OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS] if evidence else [])
+
+
 class Thresholds(BaseModel):
     """Decision thresholds tuned on the dev split to maximise micro-F1."""
 

@@ -91,7 +91,7 @@ class TritonSettings(BaseSettings):
     url: str = ""
     protocol: Literal["grpc", "http"] = "grpc"
     model_name: str = "bert_xml"
-    model_version: str = ""  # empty: the newest version Triton serves
+    model_version: str = ""  # empty: the version whose metadata the engine loaded (ICDCODER_MODEL_VERSION, else the newest)
     tls: bool = False
     ssl_ca_certs: Path | None = None
     timeout_s: float = Field(30.0, gt=0)

@@ -20,7 +20,7 @@ import onnx
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS
+from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, output_names
 
 Variant = Literal["gpu-onnxruntime", "cpu-python"]
 VARIANTS: tuple[str, ...] = ("gpu-onnxruntime", "cpu-python")
@@ -156,7 +156,7 @@ def check_config(config: model_config_pb2.ModelConfig, inputs: list[TensorSpec],
 
 
 def expected_outputs(evidence_top_k: int) -> list[str]:
-    return [OUTPUT_PROBS] + ([OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS] if evidence_top_k else [])
+    return output_names(bool(evidence_top_k))
 
 
 EXPECTED_INPUTS = [INPUT_IDS, ATTENTION_MASK]

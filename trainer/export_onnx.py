@@ -18,7 +18,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS
+from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS, output_names
 
 log = logging.getLogger(__name__)
 OPSET = 17
@@ -44,10 +44,6 @@ class ServedCoder(nn.Module):
         return probs, positions, weights
 
 
-def output_names(top_k: int) -> list[str]:
-    return [OUTPUT_PROBS] + ([OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS] if top_k else [])
-
-
 def example_batch(vocab_size: int, n_special: int, lengths: tuple[int, ...] = (37, 24, 9), seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids with real padding: rows of different lengths, so the traced graph keeps the mask path."""
     generator = torch.Generator().manual_seed(seed)
@@ -62,7 +58,7 @@ def example_batch(vocab_size: int, n_special: int, lengths: tuple[int, ...] = (3
 def export_onnx(served: ServedCoder, path: Path, example: tuple[torch.Tensor, torch.Tensor], n_codes: int) -> None:
     """TorchScript-based exporter (dynamo=False: fast and stable with transformers' BERT); batch and token
     axes dynamic; the code and k axes of the outputs written as fixed sizes."""
-    names = output_names(served.top_k)
+    names = output_names(bool(served.top_k))
     dynamic = {INPUT_IDS: {0: "batch", 1: "tokens"}, ATTENTION_MASK: {0: "batch", 1: "tokens"}}
     dynamic.update({name: {0: "batch"} for name in names})
     served.eval()
@@ -147,7 +143,7 @@ def compare(reference: list[np.ndarray], candidate: list[np.ndarray], tie_gap: f
 def check_parity(served: ServedCoder, onnx_path: Path, batches: list[tuple[np.ndarray, np.ndarray]], tie_gap: float = 1e-5) -> Parity:
     """Worst case over batches of ONNX vs PyTorch."""
     session = onnx_session(onnx_path)
-    names = output_names(served.top_k)
+    names = output_names(bool(served.top_k))
     results = []
     for input_ids, attention_mask in batches:
         got = session.run(names, {INPUT_IDS: input_ids, ATTENTION_MASK: attention_mask})

@@ -24,6 +24,7 @@ from schemas.labels import LabelSpace
 from schemas.model_repo import SegmentationParams, TrainingSummary
 from schemas.notes import NoteRecord
 from schemas.text import load_tokenizer, max_over_segments
+from trainer.encoder import resolve_tokenizer
 from trainer.finetune_data import SegmentedNotes, collate_notes, label_matrix, pad_id_of, segment_max, segment_split
 from trainer.metrics import f1_at, macro_auc, micro_auc
 from trainer.models.config import CoderConfig
@@ -33,7 +34,7 @@ from trainer.models.registry import build_coder
 from trainer.models.run_dir import CHECKPOINT_DIR, DEV_METRICS_FILE, save_model_files, save_run_metadata
 from trainer.thresholds import ThresholdReport, threshold_vector, tune_thresholds
 from trainer.training import (
-    DistInfo, OptimConfig, TrainingLoop, barrier, broadcast_object, cleanup, config_hash, plot_loss_curve, setup_distributed,
+    DistInfo, OptimConfig, TrainingLoop, barrier, broadcast_object, cleanup, config_hash, hash_vocab, plot_loss_curve, setup_distributed,
     training_summary, unwrap, wrap_ddp,
 )
 
@@ -159,9 +160,10 @@ def finetune(data_dir: Path, out_dir: Path, coder: CoderConfig, optim: OptimConf
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     labels, splits = read_dataset(data_dir)
     segmentation = SegmentationParams(max_length=coder.max_length)
-    if coder.architecture == "logreg":
-        return fit_logreg(data_dir, out_dir, coder, labels, splits, segmentation, tokenizer_path, options)
-    tokenizer_path = resolve_tokenizer(coder, tokenizer_path)
+    if coder.architecture == "logreg":  # needs no tokenizer; one given is kept with the run
+        tokenizer_file = resolve_tokenizer(None, tokenizer_path) if tokenizer_path else None
+        return fit_logreg(data_dir, out_dir, coder, labels, splits, segmentation, tokenizer_file, options)
+    tokenizer_path = resolve_tokenizer(coder.encoder, tokenizer_path)
     tokenizer = load_tokenizer(tokenizer_path)
     info = setup_distributed(options.device)
     try:
@@ -173,7 +175,7 @@ def finetune(data_dir: Path, out_dir: Path, coder: CoderConfig, optim: OptimConf
         dev = segment_split(splits["dev"], tokenizer, segmentation, labels, "dev")
         pad_id = pad_id_of(tokenizer)
         model = wrap_ddp(model, info)
-        run_hash = config_hash(coder, optim, options.patience, options.eval_every, str(data_dir.resolve()), tokenizer_path.name, info.world_size)
+        run_hash = config_hash(coder, optim, options.patience, options.eval_every, str(data_dir.resolve()), hash_vocab(tokenizer), info.world_size)
         selection = DevSelection(dev, pad_id, coder.max_length, options, info, out_dir, resume)
 
         def evaluate_dev(state) -> None:
@@ -219,17 +221,6 @@ def finetune(data_dir: Path, out_dir: Path, coder: CoderConfig, optim: OptimConf
     finally:
         cleanup()
     return out_dir
-
-
-def resolve_tokenizer(coder: CoderConfig, tokenizer_path: Path | None) -> Path:
-    """--tokenizer, else the tokenizer.json saved beside a local encoder."""
-    candidates = [Path(tokenizer_path)] if tokenizer_path else ([Path(coder.encoder)] if coder.encoder else [])
-    for path in candidates:
-        file = path / "tokenizer.json" if path.is_dir() else path
-        if file.is_file():
-            return file
-    where = f" (looked at {candidates[0]})" if candidates else ""
-    raise UserError(f"no tokenizer.json found{where}: pass --tokenizer with the encoder's tokenizer")
 
 
 def fit_logreg(data_dir: Path, out_dir: Path, coder: CoderConfig, labels: LabelSpace, splits: dict[str, list[NoteRecord]], segmentation: SegmentationParams, tokenizer_path: Path | None, options: FinetuneOptions) -> Path:

@@ -22,10 +22,10 @@ from transformers import BertForMaskedLM
 
 from schemas.cli import UserError
 from schemas.text import PAD, load_tokenizer
-from trainer.encoder import PRESETS, EncoderConfig, load_masked_lm, resolve_model_dir
+from trainer.encoder import EncoderConfig, load_masked_lm
 from trainer.pretrain_data import MaskingConfig, MlmBatcher, build_examples
 from trainer.training import (
-    DistInfo, MixedPrecision, OptimConfig, TrainingLoop, batch_generator, config_hash, epoch_batches,
+    DistInfo, MixedPrecision, OptimConfig, TrainingLoop, batch_generator, config_hash, epoch_batches, hash_vocab,
     find_resume_checkpoint, plot_loss_curve, training_summary, transformer_flops_per_token, unwrap, wrap_ddp, write_summary,
 )
 
@@ -63,16 +63,6 @@ class PretrainSetup:
     corpus: dict = field(default_factory=dict)  # sources, held-out share, de-identification
 
 
-def resolve_tokenizer_dir(init: str, tokenizer: str | None) -> Path:
-    """From scratch the vocabulary is given; continued pretraining uses the model's own tokenizer."""
-    if init in PRESETS:
-        if not tokenizer:
-            raise UserError(f"pretraining a {init!r} encoder from scratch needs --tokenizer (a directory from `python -m trainer vocab`)")
-        return Path(tokenizer)
-    model_dir = resolve_model_dir(init)
-    return Path(tokenizer) if tokenizer else model_dir
-
-
 def check_setup(setup: PretrainSetup, tok: Tokenizer) -> None:
     """Errors a user can fix, raised before any data is read or model built."""
     vocab = tok.get_vocab_size()
@@ -93,10 +83,6 @@ def build_model(setup: PretrainSetup, tok: Tokenizer) -> BertForMaskedLM:
 
 def run_hash(setup: PretrainSetup, optim: OptimConfig, tok: Tokenizer, world_size: int) -> str:
     return config_hash(asdict(setup), optim, tok.get_vocab_size(), hash_vocab(tok), world_size)
-
-
-def hash_vocab(tok: Tokenizer) -> str:
-    return config_hash(sorted(tok.get_vocab().items(), key=lambda kv: kv[1]))
 
 
 def token_shares(lengths: Sequence[int], batch_size: int, max_length: int, pad_multiple: int = 8) -> dict[str, float]:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from schemas.cli import UserError
 from trainer.encoder import PRESETS, encoder_config
-from trainer.pretrain import PretrainSetup, preflight, pretrain, resolve_tokenizer_dir
+from trainer.encoder import resolve_tokenizer
+from trainer.pretrain import PretrainSetup, preflight, pretrain
 from trainer.pretrain_data import MaskingConfig, deidentify, load_corpus
 from trainer.training import OptimConfig, add_optim_arguments, cleanup, optim_config_from_args, setup_distributed
 from trainer.vocab_cli import add_corpus_arguments
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         if not 0 < args.mask_probability < 1:
             raise UserError(f"--mask-probability must be in (0, 1) (got {args.mask_probability})")
         setup = PretrainSetup(
-            init=args.init, encoder=encoder, tokenizer_dir=str(resolve_tokenizer_dir(args.init, args.tokenizer)),
+            init=args.init, encoder=encoder, tokenizer_dir=str(resolve_tokenizer(args.init, args.tokenizer)),
             max_length=args.max_length, pack=args.pack, masking=MaskingConfig(probability=args.mask_probability),
             corpus={"sources": sorted(args.sources), "notes": [str(p) for p in args.notes],
                     "held_out_percent": args.held_out_percent, "deid": args.deid},

@@ -17,7 +17,6 @@ from engine.deid.textview import make_view
 from engine.deid.types import DeidConfig, DeidError, DeidResult
 from schemas.phi import PhiCategory, PhiSpan
 
-log = logging.getLogger(__name__)
 # Presidio logs every recognizer it registers at INFO; the engine builds one de-identifier per process.
 if logging.getLogger("presidio-analyzer").level == logging.NOTSET:
     logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)

@@ -50,12 +50,6 @@ class Lexicons:
     clinical_if_head: frozenset[str]  # surnames that are eponyms when an EPONYM_HEADS noun follows
     eponyms: tuple[str, ...]  # the fixed survival list
 
-    def is_first(self, word: str) -> bool:
-        return key(word) in self.first_names
-
-    def is_last(self, word: str) -> bool:
-        return key(word) in self.last_names
-
 
 @lru_cache(maxsize=1)
 def load_lexicons() -> Lexicons:

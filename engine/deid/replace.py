@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from typing import Callable, Iterable, Sequence
 
 from engine.deid.types import DeidResult, Replacement
@@ -16,7 +18,7 @@ _PRIORITY = {c: i for i, c in enumerate([PhiCategory.EMAIL, PhiCategory.URL, Phi
 def merge_spans(spans: Iterable[PhiSpan], scores: Sequence[float] | None = None) -> list[PhiSpan]:
     """Union of overlapping spans (redaction must cover every detection); the merged span takes the
     category of its longest member, then of the most confident, then the most specific."""
-    items = list(zip(spans, scores if scores is not None else [0.0] * 10**9))
+    items = list(zip(spans, scores if scores is not None else itertools.repeat(0.0)))
     merged: list[PhiSpan] = []
     best: tuple[PhiSpan, float] | None = None
 

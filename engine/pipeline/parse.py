@@ -43,9 +43,21 @@ def document_reference_class(fhir_version: str) -> type:
     return resource_class(fhir_version, "DocumentReference")
 
 
+_ELEMENT_NAME = re.compile(r"^[a-z][A-Za-z0-9_]{0,63}$")  # FHIR element names are lowerCamelCase
+
+
+def _location(error: dict) -> str:
+    """A field path safe to publish: the sender chooses the keys of a JSON object, and an unknown key (or
+    anything not shaped like a FHIR element name) could be PHI, so it is never echoed."""
+    parts = [str(p) if isinstance(p, int) or _ELEMENT_NAME.match(p) else "<key>" for p in error["loc"]]
+    if error["type"] == "extra_forbidden" and parts:
+        parts[-1] = "<unknown key>"
+    return ".".join(parts)
+
+
 def error_locations(err: ValidationError, limit: int = 10) -> str:
     """Where validation failed and what kind of failure: ``loc.path (error_type)``. Never input values."""
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(resource)'} ({e['type']})" for e in err.errors()[:limit]]
+    parts = [f"{_location(e) or '(resource)'} ({e['type']})" for e in err.errors()[:limit]]
     more = err.error_count() - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 

@@ -80,6 +80,14 @@ class TransientError(Exception):
     """A dependency is unavailable (Triton, Redis, the broker): retry with backoff, never dead-letter."""
 
 
+def root_cause_name(err: BaseException) -> str:
+    """The type name of the innermost cause (e.g. ``KafkaTimeoutError`` under a TransientError): what to log
+    about a failure without its message, which may quote a server's reply."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return type(err).__name__
+
+
 class Sink(Protocol):
     """Receives a batch of processed notes and returns only when every write is acknowledged."""
 

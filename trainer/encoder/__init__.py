@@ -11,10 +11,11 @@ API for other parts of the trainer::
 """
 
 from trainer.encoder.config import MIN_VOCAB_SIZE, PRESETS, EncoderConfig, encoder_config
-from trainer.encoder.load import MINILM, build_from_config, load_encoder, load_hf_tokenizer, load_masked_lm, minilm_dir, resolve_model_dir
+from trainer.encoder.load import MINILM, build_from_config, load_encoder, load_hf_tokenizer, load_masked_lm, minilm_dir, resolve_model_dir, resolve_tokenizer
 from trainer.encoder.positions import extend_position_embeddings
 
 __all__ = [
+    "resolve_tokenizer",
     "MIN_VOCAB_SIZE", "MINILM", "PRESETS", "EncoderConfig", "build_from_config", "encoder_config",
     "extend_position_embeddings", "load_encoder", "load_hf_tokenizer", "load_masked_lm", "minilm_dir", "resolve_model_dir",
 ]

@@ -38,6 +38,21 @@ def resolve_model_dir(path_or_name: str | Path) -> Path:
     return path
 
 
+def resolve_tokenizer(encoder: str | None, tokenizer: str | Path | None) -> Path:
+    """The tokenizer.json to use: ``--tokenizer`` when given (the file or its directory), otherwise the one
+    saved with a local encoder or MiniLM. A preset starts from scratch and has none of its own."""
+    if tokenizer:
+        path = Path(tokenizer)
+    elif not encoder or encoder in PRESETS:
+        raise UserError(f"a {encoder!r} encoder starts from scratch: pass --tokenizer (a directory from `python -m trainer vocab`)")
+    else:
+        path = resolve_model_dir(encoder)
+    file = path / "tokenizer.json" if path.is_dir() else path
+    if not file.is_file():
+        raise UserError(f"no tokenizer.json at {path}")
+    return file
+
+
 def _from_pretrained(cls: type, path: Path, max_positions: int | None):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = cls.from_pretrained(str(path), attn_implementation=ATTN)

@@ -45,10 +45,7 @@ def load_pretrained_encoder(name: str, tokenizer: Tokenizer, max_positions: int 
         log.warning("encoder %r is a size preset with RANDOM weights: pass a pretrained model directory (or 'minilm') for real results", name)
     encoder = load_encoder(name, vocab_size=tokenizer.get_vocab_size(), max_positions=max_positions)
     encoder.pooler = None  # BERT's NSP pooler is unused by every coder here (and would idle under DDP)
-    if encoder.config.vocab_size != tokenizer.get_vocab_size():
-        raise ValueError(f"encoder {name!r} has {encoder.config.vocab_size} word pieces but the tokenizer has {tokenizer.get_vocab_size()}: use the encoder's own tokenizer")
-    if max_positions and encoder.config.max_position_embeddings < max_positions:
-        raise ValueError(f"encoder {name!r} takes {encoder.config.max_position_embeddings} positions, fewer than max_length {max_positions}")
+    # load_encoder checked the vocabulary size and extended positions as needed
     return encoder
 
 

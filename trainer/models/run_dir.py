@@ -119,7 +119,10 @@ def load_finetuned(run_dir: str | Path, device: str | torch.device = "cpu") -> F
         encoder_config = BertConfig.from_json_file(str(run_dir / ENCODER_CONFIG_FILE))
     pad_id = load_tokenizer(run_dir).token_to_id(PAD)
     model = skeleton_coder(config, len(labels), encoder_config, pad_id)
-    missing, unexpected = load_model(model, str(run_dir / WEIGHTS_FILE), strict=False, device=str(device))
+    try:
+        missing, unexpected = load_model(model, str(run_dir / WEIGHTS_FILE), strict=False, device=str(device))
+    except RuntimeError as err:  # shape mismatch, e.g. labels.json edited after training
+        raise ValueError(f"{run_dir / WEIGHTS_FILE} does not fit {run_dir / CONFIG_FILE} with {len(labels)} codes: {str(err).splitlines()[0]}") from None
     if missing or unexpected:
         raise ValueError(f"{run_dir / WEIGHTS_FILE} does not match the {config.architecture} model: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return FinetunedCoder(model, config, labels, thresholds, segmentation, run_dir).to(device)

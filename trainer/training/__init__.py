@@ -39,6 +39,7 @@ from trainer.training.config import (
     OptimConfig,
     add_optim_arguments,
     config_hash,
+    hash_vocab,
     load_config,
     optim_config_from_args,
     override,
@@ -55,7 +56,7 @@ from trainer.training.summary import training_summary, transformer_flops_per_tok
 __all__ = [
     "DistInfo", "LoopResult", "MixedPrecision", "OptimConfig", "Progress", "TrainState", "TrainingLoop",
     "add_optim_arguments", "barrier", "batch_generator", "broadcast_object", "build_optimizer", "build_scheduler",
-    "cleanup", "config_hash", "epoch_batches", "find_resume_checkpoint", "latest_checkpoint", "load_checkpoint",
+    "cleanup", "config_hash", "hash_vocab", "epoch_batches", "find_resume_checkpoint", "latest_checkpoint", "load_checkpoint",
     "load_config", "optim_config_from_args", "override", "parse_set_options", "pick_device", "plot_loss_curve",
     "real_tokens", "save_checkpoint", "setup_distributed", "training_summary", "transformer_flops_per_token",
     "unwrap", "wrap_ddp", "write_summary",

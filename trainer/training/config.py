@@ -138,6 +138,11 @@ def config_hash(*configs: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def hash_vocab(tokenizer: Any) -> str:
+    """Identifies a vocabulary (a ``tokenizers.Tokenizer``) for resuming: same size is not the same vocabulary."""
+    return config_hash(sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1]))
+
+
 def add_optim_arguments(parser: Any, defaults: OptimConfig | None = None) -> None:
     """Standard options for an :class:`OptimConfig` (``--optim-config FILE`` then ``--train-set K=V``)."""
     d = defaults or OptimConfig()

@@ -13,7 +13,7 @@ def make_backend(settings: EngineSettings, runtime: ModelRuntime) -> InferenceBa
     if settings.triton.url:
         from engine.pipeline.infer.triton import TritonBackend
 
-        return TritonBackend(settings.triton, runtime.metadata.version, evidence=evidence)
+        return TritonBackend(settings.triton, runtime.metadata.version, evidence=evidence, n_codes=len(runtime.metadata.labels))
     from engine.pipeline.infer.local import LocalOnnxBackend
 
     return LocalOnnxBackend(runtime.onnx_path, max_segments_per_request=settings.triton.max_segments_per_request)

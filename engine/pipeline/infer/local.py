@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 
 from engine.pipeline.infer.base import InferenceBackend, InferenceResult
-from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS
+from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS, output_names
 
 
 class LocalOnnxBackend(InferenceBackend):
@@ -28,7 +28,7 @@ class LocalOnnxBackend(InferenceBackend):
         if not {INPUT_IDS, ATTENTION_MASK} <= inputs or OUTPUT_PROBS not in outputs:
             raise ValueError(f"{onnx_path} has inputs {sorted(inputs)} and outputs {sorted(outputs)}; expected {INPUT_IDS}, {ATTENTION_MASK} -> {OUTPUT_PROBS}")
         self.evidence = {OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS} <= outputs
-        self.output_names = [OUTPUT_PROBS] + ([OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS] if self.evidence else [])
+        self.output_names = output_names(self.evidence)
         self.max_segments_per_request = max_segments_per_request
 
     def infer(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> InferenceResult:

@@ -23,7 +23,7 @@ from tritonclient.utils import InferenceServerException
 
 from engine.pipeline.infer.base import InferenceBackend, InferenceResult
 from engine.pipeline.types import TransientError
-from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS
+from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS, output_names
 from schemas.settings import TritonSettings
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,15 @@ def _strip_scheme(url: str) -> tuple[str, bool]:
 
 
 class TritonBackend(InferenceBackend):
-    def __init__(self, settings: TritonSettings, model_version: int, evidence: bool, concurrency: int = 4, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, settings: TritonSettings, model_version: int, evidence: bool, concurrency: int = 4, sleep: Callable[[float], None] = time.sleep,
+                 n_codes: int | None = None) -> None:
         if not settings.url:
             raise ValueError("TritonBackend needs ICDCODER_TRITON_URL")
         self.settings = settings
         self.model_name = settings.model_name
         self.model_version = settings.model_version or str(model_version)
         self.evidence = evidence
+        self.n_codes = n_codes  # the label count of the metadata the engine loaded; check() compares Triton's
         self.max_segments_per_request = settings.max_segments_per_request
         self._sleep = sleep
         url, scheme_tls = _strip_scheme(settings.url)
@@ -80,7 +82,7 @@ class TritonBackend(InferenceBackend):
             )
             self._pool = None  # the HTTP client is not thread-safe: one request at a time
         self._mod = client_mod
-        names = [OUTPUT_PROBS] + ([OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS] if evidence else [])
+        names = output_names(evidence)
         self._output_names = names
 
     # -- calls with retries ---------------------------------------------------------------------------
@@ -96,7 +98,8 @@ class TritonBackend(InferenceBackend):
                 if attempt == retries:
                     raise TransientError(f"triton {what} unavailable after {attempt + 1} attempts: {err}") from err
                 delay = min(s.backoff_initial_s * 2**attempt, s.backoff_max_s) * random.uniform(0.5, 1.0)
-                log.warning("triton %s failed (%s), retry %d/%d in %.2fs", what, type(err).__name__, attempt + 1, retries, delay)
+                log.warning("triton call failed; retrying", extra={"fields": {  # engine logs take values as fields only
+                    "call": what, "error": type(err).__name__, "attempt": attempt + 1, "max_retries": retries, "delay_s": round(delay, 2)}})
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
@@ -113,10 +116,15 @@ class TritonBackend(InferenceBackend):
 
         self._call("readiness check", ready, retries=0)
         meta = self._call("model metadata", lambda: self.client.get_model_metadata(self.model_name, self.model_version, **self._timeout_kwargs()), retries=0)
-        outputs = {o["name"] for o in meta["outputs"]} if isinstance(meta, dict) else {o.name for o in meta.outputs}
-        missing = set(self._output_names) - outputs
+        shapes = {o["name"]: o["shape"] for o in meta["outputs"]} if isinstance(meta, dict) else {o.name: list(o.shape) for o in meta.outputs}
+        missing = set(self._output_names) - set(shapes)
         if missing:
             raise TransientError(f"triton model {self.model_name}/{self.model_version} lacks outputs {sorted(missing)}")
+        served_codes = int(shapes[OUTPUT_PROBS][-1])
+        if self.n_codes is not None and served_codes not in (-1, self.n_codes):
+            # not an outage: every note would fail aggregation, so refuse to start instead of dead-lettering the stream
+            raise ValueError(f"triton model {self.model_name}/{self.model_version} returns {served_codes} codes but the model "
+                             f"repository's metadata has {self.n_codes}: ICDCODER_TRITON_* and ICDCODER_MODEL_* name different models")
 
     def infer(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> InferenceResult:
         m = self._mod
