@@ -47,12 +47,9 @@ _ELEMENT_NAME = re.compile(r"^[a-z][A-Za-z0-9_]{0,63}$")  # FHIR element names a
 
 
 def _location(error: dict) -> str:
-    """A field path safe to publish: the sender chooses the keys of a JSON object, and an unknown key (or
-    anything not shaped like a FHIR element name) could be PHI, so it is never echoed."""
-    parts = [str(p) if isinstance(p, int) or _ELEMENT_NAME.match(p) else "<key>" for p in error["loc"]]
-    if error["type"] == "extra_forbidden" and parts:
-        parts[-1] = "<unknown key>"
-    return ".".join(parts)
+    """A field path safe to publish: the sender chooses the keys of a JSON object, so a key not shaped like
+    a FHIR element name (lowerCamelCase: "John Smith", "MRN 12345") is replaced by ``<key>``, never echoed."""
+    return ".".join(str(p) if isinstance(p, int) or _ELEMENT_NAME.match(p) else "<key>" for p in error["loc"])
 
 
 def error_locations(err: ValidationError, limit: int = 10) -> str:
