@@ -4,13 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
-# The CPU torch wheel lies in /opt/wheels on these machines; elsewhere pip's own config applies.
+# The CPU torch wheel lies in /opt/wheels on these machines; elsewhere PyTorch's CPU index (never the
+# default index, whose Linux build pulls several GB of CUDA packages).
 WHEELS := $(wildcard /opt/wheels)
+TORCH_SOURCE := $(if $(WHEELS),--find-links $(WHEELS),--index-url https://download.pytorch.org/whl/cpu)
 FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
 DATA_DIR ?= $(abspath ../shared/data)
 export ICDCODER_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: setup demo test bench bench-quick clean help
+.PHONY: setup servers demo test bench bench-quick clean help
 help:
 	@echo "make setup  - create .venv and install everything (idempotent)"
 	@echo "make demo   - the whole loop end to end on the embedded default"
@@ -19,24 +21,30 @@ help:
 
 setup: $(STAMP)
 
+# The tests and the demo start a private redis-server (Kafka and Triton come from pip wheels).
+servers:
+	@command -v redis-server >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } || \
+		{ echo "redis-server not found: install it (Debian/Ubuntu: apt-get install redis-server)" >&2; exit 1; }
+
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==23.2.1
 	# torch first, from the local CPU wheel, so nothing pulls the CUDA build
-	$(PY) -m pip install -q $(FIND_LINKS) torch==2.13.0
+	$(PY) -m pip install -q $(TORCH_SOURCE) torch==2.13.0
 	$(PY) -m pip install -q $(FIND_LINKS) -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-demo: setup
+demo: setup servers
 	$(PY) -m trainer demo
 
-test: setup
+test: setup servers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: setup
+bench: setup servers
 	$(PY) -m trainer bench --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results
 
-bench-quick: setup
+bench-quick: setup servers
 	$(PY) -m trainer bench --quick --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results
 
 clean:

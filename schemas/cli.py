@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,12 @@ class Command:
     name: str
     module: str  # dotted module path with add_arguments() and run()
     help: str  # one line, shown by --help
+
+
+def default_data_dir() -> Path:
+    """The public data (CodiEsp, MTSamples): $ICDCODER_DATA_DIR, else ``shared/data`` beside the repository
+    (``../shared/data`` from its root). An empty variable counts as unset."""
+    return Path(os.environ.get("ICDCODER_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 class UserError(Exception):

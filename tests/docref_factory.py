@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-from pathlib import Path
 from typing import Any, Iterable
 
 from engine.pipeline.types import SourceRecord
+from schemas.cli import default_data_dir
 from schemas.envelopes import SourcePosition
-from trainer.data.docref import LOINC, PROGRESS_NOTE, b64, document_reference, from_note_record  # noqa: F401 (re-exported for tests)
+from trainer.data.docref import (  # noqa: F401 (re-exported for tests)
+    LOINC,
+    PROGRESS_NOTE,
+    b64,
+    document_reference,
+    from_note_record,
+)
 
 
 def to_bytes(resource: dict[str, Any]) -> bytes:
@@ -31,7 +36,7 @@ def collection_bundle(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def mtsamples_texts(n: int, min_chars: int = 200) -> list[str]:
     """The first ``n`` distinct MTSamples transcriptions (real-looking notes) from $ICDCODER_DATA_DIR."""
-    data_dir = Path(os.environ.get("ICDCODER_DATA_DIR") or Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+    data_dir = default_data_dir()
     path = data_dir / "mtsamples" / "mtsamples.csv"
     seen: set[str] = set()
     out: list[str] = []

@@ -7,15 +7,14 @@ Models, datasets and server logs go to ``--work-dir`` (default bench/work, git-i
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from schemas.cli import UserError
+from schemas.cli import UserError, default_data_dir
 from trainer.bench.common import FAMILIES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ICDCODER_DATA_DIR", "../shared/data")),
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
                         help="public data: codiesp/ and mtsamples/ (default $ICDCODER_DATA_DIR or ../shared/data)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results directory (JSON per family, SUMMARY.md)")
     parser.add_argument("--work-dir", type=Path, default=Path("bench/work"), help="models, datasets, logs (large; reused between runs)")

@@ -6,18 +6,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 
+from schemas.cli import default_data_dir
 from schemas.text import load_tokenizer
 from trainer.pretrain_data import SOURCES, deidentify, load_corpus
-from trainer.vocab import DEFAULT_VOCAB_SIZE, format_comparison, oov_comparison, save_tokenizer_dir, train_wordpiece
+from trainer.vocab import (
+    DEFAULT_VOCAB_SIZE,
+    format_comparison,
+    oov_comparison,
+    save_tokenizer_dir,
+    train_wordpiece,
+)
 
 log = logging.getLogger(__name__)
-
-
-def default_data_dir() -> Path:
-    return Path(os.environ.get("ICDCODER_DATA_DIR", "../shared/data"))
 
 
 def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:

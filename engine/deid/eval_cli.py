@@ -5,25 +5,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
 from engine.deid.deidentifier import Deidentifier
-from engine.deid.evaluation import EvalReport, evaluate, eponym_survival
+from engine.deid.evaluation import EvalReport, eponym_survival, evaluate
 from engine.deid.planting import mtsamples_planted, mtsamples_texts, synthetic_gold
 from engine.deid.report import html_page, table
 from engine.deid.types import DeidConfig
-from schemas.cli import UserError
+from schemas.cli import UserError, default_data_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synthetic", type=int, default=500, metavar="N", help="synthetic notes (0: skip)")
     parser.add_argument("--mtsamples", type=int, default=500, metavar="N", help="MTSamples notes with planted PHI (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ICDCODER_DATA_DIR", "../shared/data")),
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
                         help="data directory holding mtsamples/mtsamples.csv (default: $ICDCODER_DATA_DIR)")
     parser.add_argument("--out", type=Path, default=Path("deid-eval"), help="folder for deid_eval.json and deid_eval.html")
     parser.add_argument("--bench", type=int, default=0, metavar="N",
