@@ -21,18 +21,19 @@ FAMILIES = ("quality", "inference", "training", "deid", "pipeline")
 
 @dataclass(frozen=True)
 class BenchSizes:
-    """How much work each family does. ``QUICK`` is minutes on a shared 2-core CPU, ``FULL`` hours."""
+    """How much work each family does. ``QUICK`` is minutes on a 2-core CPU, ``FULL`` about two hours there
+    (sized so: measured 2-thread costs of a training step at 512/1,024 tokens, bench/README.md)."""
 
     # quality
     pretrain_encoder: str = "cpu"  # trainer.encoder preset of the EHR-BERT pretrained here
-    pretrain_steps: int = 3000
+    pretrain_steps: int = 1000  # x 8 x 512 tokens: ~4M tokens, ~17 min on 2 CPU cores
     pretrain_max_length: int = 512
     finetune_epochs: int = 3  # paper 4.2.2
     finetune_max_steps: int = 0  # 0: whole epochs
     bert_lengths: tuple[int, ...] = (512, 1024)
     minilm: bool = True  # the off-the-shelf BERT rows (MiniLM extended to 1,024)
     prepare_deid: bool = True
-    logreg_max_features: int = 200_000  # TF-IDF uni+bigrams; liblinear time grows with it (~1 CPU-s per code at 200k)
+    logreg_max_features: int = 50_000  # TF-IDF uni+bigrams; liblinear time grows with it (~1 CPU-s per code at 200k)
     quality_presets: tuple[str, ...] = ()  # only these TABLE2_PRESETS rows; empty: every row
     bigru: dict[str, int] = field(default_factory=lambda: {"embedding_dim": 300, "gru_hidden": 256, "attention_heads": 50, "attention_dim": 128})
     # speed

@@ -43,6 +43,29 @@ def table_rows(cfg: BenchConfig) -> list[Row]:
     return [r for r in rows if not sizes.quality_presets or r.preset in sizes.quality_presets]
 
 
+def speed_model_row(cfg: BenchConfig) -> Row | None:
+    """The Table 2 row whose trained model the speed families run, when the mode has one of their shape
+    (EHR-BERT + XML at the longest speed length, speed-sized encoder): speed and overhead are then measured on
+    a model whose suggestions are realistic, not on untrained weights that flag hundreds of codes per note."""
+    sizes = cfg.sizes
+    if sizes.speed_encoder != sizes.pretrain_encoder:
+        return None
+    longest = max(sizes.speed_lengths)
+    return next((r for r in table_rows(cfg) if r.preset == "bert-xml-512" and r.encoder == "ehr" and r.max_length == longest), None)
+
+
+def row_dir(art: Artifacts, row: Row) -> Path:
+    return art.root / "quality" / re.sub(r"[^a-z0-9]+", "-", row.name.lower().replace("+", " plus ")).strip("-")
+
+
+def train_row(cfg: BenchConfig, art: Artifacts, row: Row) -> Path:
+    """Fine-tune ``row`` into ``row_dir`` (the run directory ``trainer.evaluate``/``trainer.export`` read)."""
+    coder, tokenizer = _coder(row, cfg, art)
+    out = row_dir(art, row)
+    finetune_row(cfg, art.dataset, out, coder, tokenizer)
+    return out
+
+
 def finetune_row(cfg: BenchConfig, data: Path, out: Path, coder, tokenizer: Path | None, max_steps: int | None = None) -> Path:
     """``trainer.finetune.finetune`` with the mode's optimisation settings."""
     import torch
@@ -111,15 +134,15 @@ def run(cfg: BenchConfig, art: Artifacts) -> dict[str, Any]:
     rows = table_rows(cfg)
     for i, row in enumerate(rows, 1):
         say(f"quality row {i}/{len(rows)}: {row.name}")
-        out = art.root / "quality" / re.sub(r"[^a-z0-9]+", "-", row.name.lower().replace("+", " plus ")).strip("-")
+        out = row_dir(art, row)
         entry: dict[str, Any] = {"row": row.name, "preset": row.preset, "encoder": row.encoder}
         try:
-            coder, tokenizer = _coder(row, cfg, art)
+            coder, _ = _coder(row, cfg, art)
             entry["max_length"] = coder.max_length if coder.architecture != "logreg" else None
             entry["reused_run"] = (out / "thresholds.json").is_file()  # a finished run from an earlier bench: its time is not this run's
             with Stopwatch() as train_sw:
                 if not entry["reused_run"]:
-                    finetune_row(cfg, art.dataset, out, coder, tokenizer)
+                    train_row(cfg, art, row)
             with Stopwatch() as eval_sw:
                 entry["metrics"] = evaluate_row(out, art, cfg.quick)
             entry.update(train_seconds=round(train_sw.seconds, 1), eval_seconds=round(eval_sw.seconds, 1), run_dir=str(out))
