@@ -8,9 +8,13 @@ version whose metadata and tokenizer it loaded here, whether inference runs in-p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 from tokenizers import Tokenizer
+
+from engine.pipeline.aggregate import threshold_vector
 
 from schemas.envelopes import ModelRef
 from schemas.model_repo import ONNX_FILE, ModelMetadata, list_versions, load_metadata, version_dir
@@ -41,6 +45,11 @@ class ModelRuntime:
     @property
     def max_length(self) -> int:
         return self.metadata.segmentation.max_length
+
+    @cached_property
+    def thresholds(self) -> np.ndarray:
+        """Per-code thresholds in label order, built once per version (not per batch)."""
+        return threshold_vector(self.metadata)
 
 
 def load_runtime(repository: Path, model_name: str, version: int | None = None) -> ModelRuntime:

@@ -57,7 +57,7 @@ def rescore(records: Sequence[AuditRecord], runtime: ModelRuntime, backend: Infe
             texts = [r.deid_text or "" for r in chunk]
             segments = segment_texts(texts, runtime)
             result = run_segments(backend, segments, runtime.pad_id, runtime.max_length)
-            coded = aggregate_notes(segments, result, len(chunk), runtime.metadata, params)
+            coded = aggregate_notes(segments, result, len(chunk), runtime.metadata, params, thresholds=runtime.thresholds)
             now = dt.datetime.now(dt.timezone.utc)
             for r, codes in zip(chunk, coded):
                 out.append(r.model_copy(update={

@@ -123,3 +123,28 @@ def test_refusals():
     assert info.value.reason == "no_subject"
     with pytest.raises(ValueError, match="timezone"):
         build_bundle(note(), SUGGESTIONS, MODEL, RECORDED.replace(tzinfo=None))
+
+
+def test_per_note_validation_covers_the_first_condition_and_numbers_everywhere():
+    """Per note only the envelope, the first Condition and the Provenance are validated (module docstring):
+    per-note values sit in every Condition; codes/displays are checked at start; numbers everywhere."""
+    many = tuple(s.model_copy(update={"code": f"I{10 + i}"}) for i, s in enumerate(SUGGESTIONS * 5))
+    bad_first = (many[0].model_copy(update={"code": " I10 "}), *many[1:])
+    with pytest.raises(ProcessingError) as info:
+        build_bundle(note(), bad_first, MODEL, RECORDED)
+    assert info.value.reason == "invalid_output" and "code" in info.value.detail
+    nan_last = (*many[:-1], many[-1].model_copy(update={"score": float("nan")}))
+    with pytest.raises(ProcessingError, match="not finite"):
+        build_bundle(note(), nan_last, MODEL, RECORDED)
+
+
+def test_label_space_codings_are_checked_once_at_start():
+    from engine.pipeline.fhir_bundle import check_codings
+    from tests.test_engine_aggregate import metadata
+
+    good = metadata()
+    check_codings(good, "R4")
+    check_codings(good, "R5")
+    bad = good.model_copy(update={"labels": good.labels.model_copy(update={"descriptions": ("Hypertension", "", "Asthma")})})
+    with pytest.raises(ValueError, match=r"1 label\(s\).*E11\.9"):
+        check_codings(bad, "R4")

@@ -54,39 +54,49 @@ def aggregate_notes(
     metadata: ModelMetadata,
     params: AggregationParams,
     to_original: Sequence[OffsetMap] | None = None,
+    thresholds: np.ndarray | None = None,
 ) -> list[NoteCodes]:
-    """Scores and suggestions for notes ``0..n_notes-1`` from the results of their ``segments``."""
+    """Scores and suggestions for notes ``0..n_notes-1`` from the results of their ``segments``.
+    ``thresholds``: ``threshold_vector(metadata)`` when the caller keeps it (``ModelRuntime.thresholds``).
+
+    Per note, the work over all codes is vectorised; Python only touches the codes above the score floor,
+    a few dozen per note however large the label space (the hot path of the engine)."""
     if len(segments) != result.probs.shape[0]:
         raise ValueError(f"{len(segments)} segments but {result.probs.shape[0]} result rows")
     if result.probs.shape[1] != len(metadata.labels):
         raise ValueError(f"model returned {result.probs.shape[1]} codes, label space has {len(metadata.labels)}")
     note_index = np.array([s.note_index for s in segments])
-    note_probs = max_over_segments(result.probs, note_index, n_notes)
-    thresholds = threshold_vector(metadata)
-    codes = metadata.labels.codes
+    note_probs = max_over_segments(result.probs, note_index, n_notes).astype(np.float64)
+    thresholds = threshold_vector(metadata) if thresholds is None else thresholds
+    codes, descriptions = metadata.labels.codes, metadata.labels.descriptions
     out = []
     for i in range(n_notes):
         rows = np.nonzero(note_index == i)[0]
         if rows.size == 0:
             raise ValueError(f"note {i} has no segments")
-        probs = note_probs[i].astype(np.float64)
-        best_row = rows[result.probs[rows].argmax(axis=0)]  # per code: the segment giving the note's score
-        order = np.argsort(-probs, kind="stable")
-        scores = {codes[j]: round(float(probs[j]), SCORE_DECIMALS) for j in order if probs[j] >= params.score_floor}
-        suggested = [j for j in order if probs[j] >= thresholds[j]][: params.max_suggestions]
+        probs = note_probs[i]
+        kept = _highest_first(probs, np.nonzero(probs >= params.score_floor)[0])
+        scores = {codes[j]: round(p, SCORE_DECIMALS) for j, p in zip(kept.tolist(), probs[kept].tolist())}
+        suggested = _highest_first(probs, np.nonzero(probs >= thresholds)[0])[: params.max_suggestions]
+        best_row = rows[result.probs[np.ix_(rows, suggested)].argmax(axis=0)]  # per suggested code: the segment giving the note's score
         mapper = to_original[i] if to_original is not None else None
         suggestions = tuple(
             Suggestion(
                 code=codes[j],
-                display=metadata.labels.descriptions[j],
+                display=descriptions[j],
                 score=round(float(probs[j]), SCORE_DECIMALS),
                 threshold=float(thresholds[j]),
-                evidence=evidence_spans(segments[best_row[j]], result, int(best_row[j]), int(j), params.evidence_tokens, mapper),
+                evidence=evidence_spans(segments[row], result, int(row), int(j), params.evidence_tokens, mapper),
             )
-            for j in suggested
+            for j, row in zip(suggested.tolist(), best_row.tolist())
         )
         out.append(NoteCodes(scores=scores, suggestions=suggestions))
     return out
+
+
+def _highest_first(probs: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``index`` (ascending code positions) by score, highest first; ties keep label order."""
+    return index[np.argsort(-probs[index], kind="stable")]
 
 
 def evidence_spans(segment: Segment, result: InferenceResult, row: int, code: int, n_tokens: int, to_original: OffsetMap | None) -> tuple[EvidenceSpan, ...]:

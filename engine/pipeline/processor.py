@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 from engine.model_runtime import ModelRuntime
 from engine.pipeline.aggregate import AggregationParams, aggregate_notes
 from engine.pipeline.deidentify import deidentify_note, make_deidentifier
-from engine.pipeline.fhir_bundle import build_bundle, note_key
+from engine.pipeline.fhir_bundle import build_bundle, check_codings, note_key
 from engine.pipeline.infer.base import InferenceBackend, run_segments
 from engine.pipeline.parse import parse_document_reference
 from engine.pipeline.segment import segment_texts, segments_per_note
@@ -55,6 +55,7 @@ class NoteProcessor:
         processed_at_lookup: ProcessedAtLookup | None = None,
         clock: Callable[[], dt.datetime] = utc_now_ms,
     ) -> None:
+        check_codings(runtime.metadata, settings.fhir_version)  # once per version: build_bundle relies on it
         self.runtime = runtime
         self.backend = backend
         self.settings = settings
@@ -110,7 +111,7 @@ class NoteProcessor:
         with _timed(batch_timings, "infer"):
             result = run_segments(self.backend, segments, self.runtime.pad_id, self.runtime.max_length)
         with _timed(batch_timings, "aggregate"):
-            coded = aggregate_notes(segments, result, len(work), self.runtime.metadata, self.params, [w.deid.to_original for w in work])
+            coded = aggregate_notes(segments, result, len(work), self.runtime.metadata, self.params, [w.deid.to_original for w in work], self.runtime.thresholds)
         # Batch stages are charged to each note by its share of the segments.
         rows = segments_per_note(segments, len(work))
         processed_at = self._processed_at([w.note for w in work])
