@@ -1,7 +1,8 @@
 """The audit topic: one ``AuditRecord`` per processed note, and reading ranges of it back (for replay).
 
 An audit record holds what is needed to explain and replay a suggestion: document reference and version,
-source position, model name/version, thresholds, every score above the audit floor, the suggestions,
+source position, model name/version, thresholds, the note's scores (aggregation already left out those
+below ``ICDCODER_ENGINE_AUDIT_SCORE_FLOOR``: ``AggregationParams.score_floor``), the suggestions,
 timings, and the DE-IDENTIFIED text (only with ``ICDCODER_ENGINE_AUDIT_INCLUDE_TEXT=true``; otherwise just
 its SHA-256). ``ProcessedNote.note.text`` is the original text and never enters a record.
 Records are keyed by document reference and written with acks=all before the batch's offsets commit.
@@ -25,7 +26,7 @@ from schemas.envelopes import AuditRecord, SourcePosition
 from schemas.settings import EngineSettings, KafkaSettings
 
 
-def audit_record(note: ProcessedNote, include_text: bool, score_floor: float) -> AuditRecord:
+def audit_record(note: ProcessedNote, include_text: bool) -> AuditRecord:
     return AuditRecord(
         document_reference=note.note.reference,
         document_version=note.note.document_version,
@@ -36,7 +37,7 @@ def audit_record(note: ProcessedNote, include_text: bool, score_floor: float) ->
         threshold_global=note.thresholds_global,
         deid_text=note.deid_text if include_text else None,
         deid_text_sha256=note.deid_text_sha256,
-        scores={c: s for c, s in sorted(note.scores.items()) if s >= score_floor},
+        scores=dict(sorted(note.scores.items())),  # by code (the note's map is highest first)
         suggestions=note.suggestions,
         timings_ms=dict(note.timings_ms),
         processed_at=note.processed_at,
@@ -48,20 +49,19 @@ class AuditSink:
 
     dependency = "kafka"  # what a TransientError from here means (retry metrics, readiness)
 
-    def __init__(self, producer, topic: str, include_text: bool, score_floor: float) -> None:
+    def __init__(self, producer, topic: str, include_text: bool) -> None:
         self.producer = producer
         self.topic = topic
         self.include_text = include_text
-        self.score_floor = score_floor
 
     @classmethod
     def from_settings(cls, settings: EngineSettings, producer) -> "AuditSink":
-        return cls(producer, settings.kafka.audit_topic, settings.audit_include_text, settings.audit_score_floor)
+        return cls(producer, settings.kafka.audit_topic, settings.audit_include_text)
 
     def write(self, notes: Sequence[ProcessedNote]) -> None:
         messages = []
         for n in notes:
-            record = audit_record(n, self.include_text, self.score_floor)
+            record = audit_record(n, self.include_text)
             headers = [("content-type", b"application/json"), ("model", f"{n.model.name}/{n.model.version}".encode())]
             messages.append((self.topic, record.document_reference.encode(), record.model_dump_json().encode(), headers))
         send_all(self.producer, messages)

@@ -57,10 +57,12 @@ def load_runtime(repository: Path, model_name: str, version: int | None = None) 
 
     Raises FileNotFoundError naming what is missing, or pydantic.ValidationError for bad metadata.
     """
-    metadata = load_metadata(Path(repository), model_name, version)
-    chosen = version if version is not None else list_versions(Path(repository), model_name)[-1]
-    directory = version_dir(Path(repository), model_name, chosen)
-    if metadata.version != chosen or metadata.model_name != model_name:
+    repository = Path(repository)
+    if version is None:  # the newest; with none at all, load_metadata says the repository has no versions
+        version = max(list_versions(repository, model_name), default=None)
+    metadata = load_metadata(repository, model_name, version)
+    directory = version_dir(repository, model_name, version)
+    if metadata.version != version or metadata.model_name != model_name:
         raise ValueError(f"{directory}/metadata.json describes {metadata.model_name!r} version {metadata.version}")
     tokenizer = load_tokenizer(directory / metadata.tokenizer_file)
     return ModelRuntime(metadata=metadata, tokenizer=tokenizer, directory=directory)

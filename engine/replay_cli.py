@@ -9,9 +9,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas.cli import UserError
-from schemas.settings import load_settings
+from schemas.settings import EngineSettings, load_settings
+
+if TYPE_CHECKING:  # annotations only: like run(), the engine's modules load when the command runs
+    from engine.model_runtime import ModelRuntime
+    from engine.pipeline.infer.base import InferenceBackend
 
 
 def _when(value: str) -> dt.datetime:
@@ -74,9 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     backend = _backend(args, settings, runtime)
     try:
-        replayed = rescore(records, runtime, backend, AggregationParams(
-            max_suggestions=settings.max_suggestions_per_note, evidence_tokens=settings.evidence_tokens_per_code,
-            score_floor=settings.audit_score_floor))
+        replayed = rescore(records, runtime, backend, AggregationParams.from_settings(settings))
     except TransientError as err:
         raise UserError(f"inference failed: {err}") from None
     finally:
@@ -102,26 +105,23 @@ def _check_range(args: argparse.Namespace) -> None:
         raise UserError(f"--from-time {args.from_time.isoformat()} is after --to-time {args.to_time.isoformat()}")
 
 
-def _backend(args, settings, runtime):
+def _backend(args: argparse.Namespace, settings: EngineSettings, runtime: ModelRuntime) -> InferenceBackend:
+    """The engine's backend (``make_backend``) for the replayed version: its network on Triton (``--triton-url``,
+    else ``ICDCODER_TRITON_URL``) or its model.onnx in-process (``--local``, or no URL)."""
+    from engine.pipeline.infer.factory import make_backend
     from engine.pipeline.types import TransientError
 
-    url = None if args.local else (args.triton_url or settings.triton.url or None)
-    if url is None:
-        from engine.pipeline.infer.local import LocalOnnxBackend
-
-        try:
-            return LocalOnnxBackend(runtime.onnx_path, settings.triton.max_segments_per_request)
-        except (FileNotFoundError, ValueError) as err:
-            raise UserError(f"model version {args.model_version} cannot run locally: {err}") from None
-    from engine.pipeline.infer.triton import TritonBackend
-
-    triton = settings.triton.model_copy(update={"url": url, "model_name": runtime.metadata.model_name, "model_version": str(args.model_version)})
-    evidence = runtime.metadata.evidence_top_k > 0
-    probe = TritonBackend(triton.model_copy(update={"max_retries": 1}), args.model_version, evidence=evidence)
+    name, version = runtime.metadata.model_name, runtime.metadata.version
+    url = "" if args.local else (args.triton_url or settings.triton.url)
+    # the replayed version, not ICDCODER_TRITON_MODEL_NAME/_VERSION: those name the live engine's model
+    triton = settings.triton.model_copy(update={"url": url, "model_name": name, "model_version": str(version)})
+    backend = None
     try:
-        probe.check()  # fail fast on a version the server does not have, instead of retrying for minutes
-    except TransientError as err:
-        raise UserError(f"Triton at {url} cannot serve {runtime.metadata.model_name} version {args.model_version}: {err}") from None
-    finally:
-        probe.close()
-    return TritonBackend(triton, args.model_version, evidence=evidence)
+        backend = make_backend(settings.model_copy(update={"triton": triton}), runtime)
+        backend.check()  # fail fast on a version the server does not have, instead of retrying for minutes
+    except (FileNotFoundError, ValueError, TransientError) as err:
+        if backend is not None:
+            backend.close()
+        where = f"Triton at {url}" if url else "onnxruntime (in-process)"
+        raise UserError(f"{where} cannot serve {name} version {version}: {err}") from None
+    return backend

@@ -71,6 +71,7 @@ class NoteSuggestions(_Frozen):
     document_version: str | None = None
     suggestions: tuple[Suggestion, ...]
     processed_at: dt.datetime
+    model: ModelRef | None = None  # the version that coded this note (None in items stored before it was kept)
 
 
 class WorklistItem(_Frozen):

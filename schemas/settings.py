@@ -119,6 +119,9 @@ class EngineSettings(BaseSettings):
     fhir_version: Literal["R4", "R5"] = "R4"
     max_note_chars: int = Field(200_000, ge=100)
     max_suggestions_per_note: int = Field(25, ge=1)
+    # Notes per inference chunk: while the model (Triton) runs one chunk, the engine de-identifies and
+    # segments the next and builds the previous one's FHIR, so its own CPU work hides behind inference.
+    infer_chunk_notes: int = Field(16, ge=1)
     evidence_tokens_per_code: int = Field(5, ge=0)
     audit_include_text: bool = False  # False: audit records carry only a hash of the de-identified text
     audit_score_floor: float = Field(0.01, ge=0, le=1)

@@ -3,7 +3,7 @@ source records, collection Bundles, MTSamples texts. Reused by the pipeline, ser
 
 from __future__ import annotations
 
-import csv
+import itertools
 import json
 from typing import Any, Iterable
 
@@ -17,6 +17,7 @@ from trainer.data.docref import (  # noqa: F401 (re-exported for tests)
     document_reference,
     from_note_record,
 )
+from trainer.data.importers.mtsamples import read_mtsamples
 
 
 def to_bytes(resource: dict[str, Any]) -> bytes:
@@ -35,17 +36,8 @@ def collection_bundle(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def mtsamples_texts(n: int, min_chars: int = 200) -> list[str]:
-    """The first ``n`` distinct MTSamples transcriptions (real-looking notes) from $ICDCODER_DATA_DIR."""
-    data_dir = default_data_dir()
-    path = data_dir / "mtsamples" / "mtsamples.csv"
-    seen: set[str] = set()
-    out: list[str] = []
-    with path.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            text = (row.get("transcription") or "").strip()
-            if len(text) >= min_chars and text not in seen:
-                seen.add(text)
-                out.append(text)
-                if len(out) == n:
-                    break
-    return out
+    """The first ``n`` distinct MTSamples transcriptions of at least ``min_chars`` characters (real-looking
+    notes) from $ICDCODER_DATA_DIR, read by the project's importer."""
+    records = read_mtsamples(default_data_dir() / "mtsamples" / "mtsamples.csv")
+    long_enough = (record.text for record in records if len(record.text) >= min_chars)
+    return list(itertools.islice(long_enough, n))

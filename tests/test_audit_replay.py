@@ -119,8 +119,8 @@ def live(keyword_repo, kafka_bootstrap, redis_url, unique_topic, monkeypatch):
     producer = make_producer(kafka)
     store = WorklistStore(redis.Redis.from_url(redis_url), f"t{uuid.uuid4().hex[:8]}:")
     try:
-        AuditSink(producer, topics["audit"], include_text=True, score_floor=0.01).write(results)
-        AuditSink(producer, topics["audit_hash"], include_text=False, score_floor=0.01).write(results)
+        AuditSink(producer, topics["audit"], include_text=True).write(results)
+        AuditSink(producer, topics["audit_hash"], include_text=False).write(results)
         WorklistSink(store).write(results)
     finally:
         producer.close()

@@ -4,6 +4,7 @@ engine's promise never to import torch."""
 from __future__ import annotations
 
 import pkgutil
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,11 +16,13 @@ import pytest
 import engine
 from engine.model_runtime import load_runtime
 from engine.pipeline.infer.base import plan_requests, run_segments
+from engine.pipeline.infer.factory import make_backend
 from engine.pipeline.infer.local import LocalOnnxBackend
 from engine.pipeline.infer.triton import TritonBackend
 from engine.pipeline.segment import segment_texts
 from engine.pipeline.types import TransientError
-from schemas.settings import TritonSettings
+from schemas.model_repo import version_dir
+from schemas.settings import EngineSettings, TritonSettings
 from tests.engine_model_factory import build_model_repository
 
 TEXTS = [
@@ -40,6 +43,27 @@ def keyword_repo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def keyword_runtime(keyword_repo):
     return load_runtime(keyword_repo, "bert_xml")
+
+
+def test_load_runtime_picks_the_newest_version_and_checks_its_metadata(keyword_repo, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(keyword_repo, repo)
+    shutil.copytree(version_dir(repo, "bert_xml", 1), version_dir(repo, "bert_xml", 2))  # metadata still says 1
+    with pytest.raises(ValueError, match="describes 'bert_xml' version 1"):
+        load_runtime(repo, "bert_xml")  # the newest, 2
+    assert load_runtime(repo, "bert_xml", 1).directory == version_dir(repo, "bert_xml", 1)
+    with pytest.raises(FileNotFoundError, match="no versions"):
+        load_runtime(tmp_path / "empty", "bert_xml")
+
+
+def test_make_backend_serves_the_runtime_version(keyword_runtime):
+    local = make_backend(EngineSettings(triton=TritonSettings(max_segments_per_request=7)), keyword_runtime)
+    assert isinstance(local, LocalOnnxBackend) and local.max_segments_per_request == 7
+    triton = make_backend(EngineSettings(triton=TritonSettings(url="127.0.0.1:9")), keyword_runtime)
+    try:  # no request is made: the client connects on the first call
+        assert isinstance(triton, TritonBackend) and triton.model_version == "1" and triton.n_codes == len(keyword_runtime.metadata.labels)
+    finally:
+        triton.close()
 
 
 # Imports every module given on the command line with torch made unimportable, recording who tried.

@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 
 import pytest
 
+from engine.audit import audit_record
 from engine.deid import DeidConfig, Deidentifier
 from engine.model_runtime import load_runtime
+from engine.pipeline.aggregate import AggregationParams
 from engine.pipeline.fhir_bundle import bundle_class, note_key
 from engine.pipeline.infer.local import LocalOnnxBackend
 from engine.pipeline.infer.triton import TritonBackend
@@ -74,6 +77,18 @@ def test_batch_with_good_and_bad_notes(repo, deidentifier):
     assert results[4].note.text == f"{NAME} has migraine."
 
 
+def test_settings_reach_aggregation_and_the_audit_record_keeps_its_scores(repo, deidentifier):
+    """The audit score floor is applied once, by aggregation; the audit record copies the scores (by code)."""
+    processor = make(repo, deidentifier, max_suggestions_per_note=1, evidence_tokens_per_code=2, audit_score_floor=0.3)
+    assert processor.params == AggregationParams(max_suggestions=1, evidence_tokens=2, score_floor=0.3)
+    (note,) = processor.process_batch([source_record(document_reference(NOTE))])
+    assert {"I10", "J45.909"} <= set(note.scores) and min(note.scores.values()) >= 0.3 and len(note.suggestions) == 1
+    (loose,) = make(repo, deidentifier).process_batch([source_record(document_reference(NOTE))])
+    assert len(loose.scores) > len(note.scores)  # the keyword model scores other codes between 0.01 and 0.3
+    record = audit_record(note, include_text=False)
+    assert list(record.scores.items()) == sorted(note.scores.items())
+
+
 def test_same_note_same_bytes_and_first_processing_time_reused(repo, deidentifier):
     processor = make(repo, deidentifier)
     record = source_record(document_reference(NOTE, "doc-9", version_id="7"))
@@ -131,3 +146,45 @@ def test_synthetic_and_mtsamples_notes(repo, deidentifier):
             assert s.evidence and all(0 <= e.start < e.end <= len(r.note.text) for e in s.evidence)
         bundle = bundle_class("R4").model_validate_json(r.bundle_json)
         assert len(bundle.entry or []) == (len(r.suggestions) + 1 if r.suggestions else 0)
+
+
+class _FirstRequestWaitsForNextChunk(LocalOnnxBackend):
+    """The real onnxruntime backend whose first request holds until the processor has started
+    de-identifying the next chunk: it returns at once when chunks overlap, after ``timeout`` when not."""
+
+    def __init__(self, onnx_path, next_chunk_seen: threading.Event) -> None:
+        super().__init__(onnx_path)
+        self.next_chunk_seen, self.overlapped = next_chunk_seen, None
+
+    def infer(self, input_ids, attention_mask):
+        if self.overlapped is None:
+            self.overlapped = self.next_chunk_seen.wait(timeout=30)
+        return super().infer(input_ids, attention_mask)
+
+
+class _CountingDeidentifier:
+    def __init__(self, inner: Deidentifier, signal_at: int, signal: threading.Event) -> None:
+        self.inner, self.calls, self.signal_at, self.signal = inner, 0, signal_at, signal
+
+    def deidentify(self, text, patient_key=None):
+        self.calls += 1
+        if self.calls == self.signal_at:
+            self.signal.set()
+        return self.inner.deidentify(text, patient_key=patient_key)
+
+
+def test_next_chunk_is_deidentified_while_the_model_runs(repo, deidentifier):
+    """Chunks overlap: the first chunk's inference is still running when the second chunk's first note is
+    de-identified (no timing involved: the backend waits for that event). Results match a sequential run."""
+    seen = threading.Event()
+    settings = EngineSettings(model=ModelSettings(repository=repo), infer_chunk_notes=2)
+    runtime = load_runtime(repo, "bert_xml")
+    backend = _FirstRequestWaitsForNextChunk(runtime.onnx_path, seen)
+    processor = NoteProcessor(runtime, backend, settings, deidentifier=_CountingDeidentifier(deidentifier, 3, seen), clock=lambda: CLOCK)
+    records = [source_record(document_reference(NOTE, f"doc-{i}"), offset=i) for i in range(5)]
+    overlapped = processor.process_batch(records)
+    assert backend.overlapped is True
+    one_chunk = make(repo, deidentifier, infer_chunk_notes=len(records)).process_batch(records)
+    assert [r.bundle_json for r in overlapped] == [r.bundle_json for r in one_chunk]
+    assert [r.source.offset for r in overlapped] == list(range(5))
+    processor.close()

@@ -1,8 +1,10 @@
-"""Coder decisions -> the feedback topic (real Kafka + Redis), and evaluate-feedback against numbers
-computed by hand."""
+"""Coder decisions -> FHIR (the engine's suggestion Conditions updated in place), the feedback topic (real
+Kafka + Redis), and evaluate-feedback against numbers computed by hand."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import uuid
 
@@ -11,14 +13,16 @@ import redis
 
 from engine.__main__ import COMMANDS
 from engine.audit import AuditSink
-from engine.feedback import DECISION_HEADER, FeedbackPublisher, decision_bundle, read_decisions
+from engine.feedback import CONDITION_IDENTIFIER_SYSTEM, DECISION_HEADER, FeedbackPublisher, condition_id, decision_bundle, read_decisions
+from engine.pipeline.fhir_bundle import bundle_class, build_bundle, serialise
 from engine.pipeline.sinks import make_producer
+from engine.worklist.items import merge_note
 from engine.worklist.store import WorklistStore
 from schemas.cli import main
-from schemas.envelopes import CodeDecision, ModelRef
+from schemas.envelopes import CodeDecision, CoderDecision, ModelRef
 from schemas.settings import KafkaSettings
 from tests.fixtures.servers import create_topic, read_topic
-from tests.worklist_notes import MODEL, processed_note
+from tests.worklist_notes import MODEL, T0, processed_note
 
 
 def engine_cli(*argv: str) -> int:
@@ -82,7 +86,7 @@ def test_cli_decisions_reach_the_feedback_topic_as_fhir(env, capsys):
     assert displays["I10"] == "display of I10" and "hyperlipidemia" in displays["E78.5"].lower()
     (provenance,) = _resources(bundle, "Provenance")
     assert provenance["agent"][0]["who"] == {"reference": "Practitioner/alice"}
-    assert len(provenance["target"]) == 3
+    assert len(provenance["target"]) == 4  # I10 of d1 and of d2, E11.9 of d1, the added E78.5
     assert [e["what"]["reference"] for e in provenance["entity"]] == ["DocumentReference/d1/_history/1", "DocumentReference/d2/_history/1"]
     # never the note text
     assert b"John Smith" not in records[0].value and b"[NAME]" not in records[0].value
@@ -108,6 +112,90 @@ def test_r5_bundle_and_bad_coder_ids(env):
     assert engine_cli("worklist", "claim", "--coder", "no spaces/allowed") == 2
 
 
+STATUSES = ("verificationStatus", "clinicalStatus")
+
+
+def _item(*notes):
+    item = None
+    for n in notes:
+        item = merge_note(item, n, T0)
+    return item
+
+
+def _decide(item, actions: dict[str, str]) -> CoderDecision:
+    """``_decide(item, {"I10": "accept"})``: alice's decision on the item, an hour after the first note."""
+    decisions = tuple(CodeDecision(code=code, action=a) for code, a in sorted(actions.items()))
+    return CoderDecision(item_id=item.item_id, coder="alice", decisions=decisions, model=item.model, decided_at=T0 + dt.timedelta(hours=1))
+
+
+def _engine_entries(processed, version: str) -> dict[str, dict]:
+    """The engine's own Bundle entries of a note (what it wrote to the FHIR server), by code."""
+    note = dataclasses.replace(processed.note, fhir_version=version)
+    raw = build_bundle(note, processed.suggestions, processed.model, processed.processed_at)
+    return {e["resource"]["code"]["coding"][0]["code"]: e for e in json.loads(raw)["entry"] if e["resource"]["resourceType"] == "Condition"}
+
+
+def _feedback_entries(raw: bytes, version: str) -> list[dict]:
+    bundle_class(version).model_validate_json(raw)
+    return [e for e in json.loads(raw)["entry"] if e["resource"]["resourceType"] == "Condition"]
+
+
+def _status(resource: dict) -> tuple[str, str | None]:
+    clinical = resource.get("clinicalStatus")
+    return resource["verificationStatus"]["coding"][0]["code"], clinical and clinical["coding"][0]["code"]
+
+
+@pytest.mark.parametrize("version", ["R4", "R5"])
+def test_decisions_update_the_engines_suggestion_conditions_in_place(version):
+    d1 = processed_note("d1", "Encounter/e1", {"I10": 0.9, "E11.9": 0.6})
+    item = _item(d1)
+    raw = decision_bundle(_decide(item, {"I10": "accept", "E11.9": "reject"}), item, version)
+    engine = _engine_entries(d1, version)
+    feedback = {e["resource"]["code"]["coding"][0]["code"]: e for e in _feedback_entries(raw, version)}
+    assert sorted(feedback) == ["E11.9", "I10"]
+    for code, entry in feedback.items():
+        assert entry["request"] == engine[code]["request"] and entry["request"]["url"].startswith("Condition?identifier=")
+        assert entry["fullUrl"] == engine[code]["fullUrl"]
+        ours, theirs = entry["resource"], engine[code]["resource"]
+        assert ours["identifier"] == theirs["identifier"]
+        assert (ours["code"], ours["subject"], ours["evidence"]) == (theirs["code"], theirs["subject"], theirs["evidence"])
+        # rebuilt exactly: only the statuses differ from what the engine wrote
+        assert {k: v for k, v in ours.items() if k not in STATUSES} == {k: v for k, v in theirs.items() if k not in STATUSES}
+    assert _status(feedback["I10"]["resource"]) == ("confirmed", "active")
+    # R4: no clinical status for a refuted diagnosis (its value set has no "unknown"); R5 requires one
+    assert _status(feedback["E11.9"]["resource"]) == ("refuted", None if version == "R4" else "unknown")
+
+
+def test_an_added_code_is_a_new_condition_and_the_bundle_is_deterministic():
+    d1 = processed_note("d1", "Encounter/e1", {"I10": 0.9})
+    item = _item(d1)
+    raw = decision_bundle(_decide(item, {"I10": "accept", "E78.5": "add"}), item, "R4")
+    (added,) = [e for e in _feedback_entries(raw, "R4") if e["resource"]["code"]["coding"][0]["code"] == "E78.5"]
+    cid = condition_id("Encounter/e1", "E78.5")
+    assert added["request"] == {"method": "PUT", "url": f"Condition/{cid}"}
+    assert added["resource"]["identifier"] == [{"system": CONDITION_IDENTIFIER_SYSTEM, "value": cid}]
+    assert _status(added["resource"]) == ("confirmed", "active")
+    assert added["resource"]["encounter"] == {"reference": "Encounter/e1"}
+    assert "hyperlipidemia" in added["resource"]["code"]["coding"][0]["display"].lower()
+    assert "E78.5" not in _engine_entries(d1, "R4")
+    assert raw == serialise(json.loads(raw)) == decision_bundle(_decide(item, {"I10": "accept", "E78.5": "add"}), item, "R4")
+
+
+def test_a_code_suggested_by_two_notes_updates_both():
+    d1 = processed_note("d1", "Encounter/e1", {"I10": 0.9, "E11.9": 0.6})
+    d2 = processed_note("d2", "Encounter/e1", {"I10": 0.7}, version="3", minutes=5)
+    item = _item(d1, d2)
+    raw = decision_bundle(_decide(item, {"I10": "accept", "E11.9": "reject"}), item, "R5")
+    i10 = [e for e in _feedback_entries(raw, "R5") if e["resource"]["code"]["coding"][0]["code"] == "I10"]
+    assert [e["request"]["url"] for e in i10] == [_engine_entries(d, "R5")["I10"]["request"]["url"] for d in (d1, d2)]
+    assert i10[0]["request"]["url"] != i10[1]["request"]["url"]
+    assert [_status(e["resource"]) for e in i10] == [("confirmed", "active")] * 2
+    (provenance,) = [e["resource"] for e in json.loads(raw)["entry"] if e["resource"]["resourceType"] == "Provenance"]
+    assert len(provenance["target"]) == 3 and provenance["recorded"] == "2026-11-01T09:00:00+00:00"
+    assert [e["what"]["reference"] for e in provenance["entity"]] == ["DocumentReference/d1/_history/1", "DocumentReference/d2/_history/3"]
+    assert provenance["agent"][0]["who"] == {"reference": "Practitioner/alice"}
+
+
 def test_evaluate_feedback_matches_hand_computed_numbers(env, tmp_path, capsys):
     """Version 1 (live) suggested, coders decided; version 2 (a replay) is scored against the same decisions.
 
@@ -126,7 +214,7 @@ def test_evaluate_feedback_matches_hand_computed_numbers(env, tmp_path, capsys):
                 processed_note("d3", "Encounter/e2", {"E11.9": 0.8, "K21.9": 0.7}, subject="Patient/p2", model=v2, minutes=2)]
     producer = make_producer(env["kafka"])
     try:
-        AuditSink(producer, env["audit"], include_text=False, score_floor=0.01).write(live + replayed + live[:1])  # d1 twice: redelivery
+        AuditSink(producer, env["audit"], include_text=False).write(live + replayed + live[:1])  # d1 twice: redelivery
         store = env["store"]
         store.add_notes(live)
         for coder, item, decisions in (
@@ -160,3 +248,15 @@ def test_evaluate_feedback_matches_hand_computed_numbers(env, tmp_path, capsys):
     create_topic(env["kafka"].bootstrap_servers, empty_topic)
     assert engine_cli("evaluate-feedback", "--out", str(tmp_path), "--feedback-topic", empty_topic, "--idle-s", "0.3") == 2
     assert "no coder decisions" in capsys.readouterr().err
+
+
+def test_notes_coded_by_different_model_versions_update_their_own_conditions():
+    """The item's model is the latest note's; each note's Condition is keyed by the version that coded it."""
+    v1, v2 = MODEL, MODEL.model_copy(update={"version": MODEL.version + 1})
+    d1 = processed_note("d1", "Encounter/e1", {"I10": 0.9}, model=v1)
+    d2 = processed_note("d2", "Encounter/e1", {"I10": 0.8}, model=v2, minutes=5)
+    item = _item(d1, d2)
+    assert item.model == v2 and [n.model for n in item.notes] == [v1, v2]
+    raw = decision_bundle(_decide(item, {"I10": "accept"}), item, "R4")
+    urls = [e["request"]["url"] for e in _feedback_entries(raw, "R4")]
+    assert urls == [_engine_entries(d, "R4")["I10"]["request"]["url"] for d in (d1, d2)]

@@ -14,7 +14,9 @@ from schemas.model_repo import SegmentationParams, Thresholds, TrainingSummary
 from tests.fixtures.models import finetune_tiny
 from trainer.__main__ import COMMANDS
 from trainer.evaluate import EvaluationConfig, evaluate_run, write_report
-from trainer.models import load_finetuned
+from trainer.finetune import FinetuneOptions, finetune
+from trainer.models import CoderConfig, load_finetuned
+from trainer.training.checkpoint import STATE_FILE
 
 # Learning runs: randomly initialised encoders learn the full synthetic notes only after hundreds of steps
 # (boilerplate, negated conditions), too slow for unit tests. So these runs keep the sections that state
@@ -96,7 +98,7 @@ def test_logistic_regression_baseline_learns_through_the_cli(short_notes_dir, tm
 def test_run_directory_contract(tiny_xml_run_dir):
     run = tiny_xml_run_dir
     for name in ("model.safetensors", "coder_config.json", "encoder_config.json", "labels.json", "thresholds.json",
-                 "segmentation.json", "tokenizer.json", "training_summary.json", "dev_metrics.json", "loss_curve.png", "dev_curve.png"):
+                 "segmentation.json", "tokenizer.json", "training_summary.json", "dev_metrics.json", "loss_curve.png", "grad_norm_curve.png", "dev_curve.png"):
         assert (run / name).is_file(), name
     assert any((run / "checkpoints").glob("step-*"))
     labels = LabelSpace.model_validate_json((run / "labels.json").read_text())
@@ -107,6 +109,20 @@ def test_run_directory_contract(tiny_xml_run_dir):
     assert summary.dev_metrics["micro_auc"] > 0.5 and summary.notes_per_split["train"] > 0
     coder = load_finetuned(run)
     assert coder.architecture == "bert-xml" and coder.labels == labels and coder.thresholds == thresholds
+
+
+def test_resume_checks_run_before_the_data_is_read(tiny_tokenizer_dir, tmp_path):
+    """A resume directory of another configuration, or checkpoints without --resume, fail in seconds: here the
+    data directory does not even exist, so any data work first would fail differently."""
+    checkpoint = tmp_path / "run" / "checkpoints" / "step-4"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / STATE_FILE).write_text(json.dumps({"config_hash": "another-run"}))
+    args = (tmp_path / "no-data", tmp_path / "run", CoderConfig(architecture="bert-xml", encoder="tiny"))
+    options = dict(options=FinetuneOptions(device="cpu"), tokenizer_path=tiny_tokenizer_dir / "tokenizer.json")
+    with pytest.raises(UserError, match="different configuration"):
+        finetune(*args, **options, resume=True)
+    with pytest.raises(UserError, match="--resume"):
+        finetune(*args, **options)
 
 
 def test_evaluate_cli_writes_the_report(tiny_xml_run_dir, synthetic_dataset_dir, tmp_path):

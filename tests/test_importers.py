@@ -153,6 +153,7 @@ def test_fhir_ndjson_and_bundle(tmp_path):
         _condition("c5", "N39.0", encounter="Encounter/e2", status="refuted"),
         _condition("c6", "R05.9"),
         {"resourceType": "Patient", "id": "p1"},
+        _condition("c7", "R50.9", encounter="Encounter/e1", status="unconfirmed"),  # e.g. an undecided engine suggestion
     ]
     ndjson = tmp_path / "export.ndjson"
     ndjson.write_text("".join(json.dumps(r) + "\n" for r in resources), encoding="utf-8")
@@ -167,6 +168,7 @@ def test_fhir_ndjson_and_bundle(tmp_path):
         "note without inline text (unsupported_content)": 1,
         "condition without ICD-10-CM coding": 1,
         "condition refuted": 1,
+        "condition unconfirmed": 1,
         "condition linked to no encounter or note": 1,
         "resource type Patient": 1,
     }

@@ -189,6 +189,16 @@ def test_optim_config_overrides_and_precision(tmp_path: Path) -> None:
     assert torch.allclose(accumulated, layer.weight.grad, rtol=0.05, atol=0.02)
 
 
+def test_step_returns_the_gradient_norm_before_clipping() -> None:
+    layer = torch.nn.Linear(16, 1)
+    for max_grad_norm in (0.0, 1e-4):  # no clipping; clipping far below the norm
+        prec = MixedPrecision("fp32", torch.device("cpu"), max_grad_norm=max_grad_norm)
+        prec.backward(((layer(torch.randn(8, 16)) - 5) ** 2).mean())
+        expected = float(torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in layer.parameters()])))
+        assert expected > 1e-2
+        assert prec.step(layer, torch.optim.SGD(layer.parameters(), lr=0.0)) == pytest.approx(expected, rel=1e-5)
+
+
 def test_loop_epochs_accumulation_and_early_stop(tmp_path: Path) -> None:
     from trainer.training import TrainingLoop
 
@@ -209,6 +219,8 @@ def test_loop_epochs_accumulation_and_early_stop(tmp_path: Path) -> None:
     assert loop.steps_per_epoch == 4  # 10 micro-batches in groups of 3: 3 + 3 + 3 + 1
     assert result.state.step == 8 and result.state.examples == 80 and epochs_done == [1, 2]
     assert len(result.state.loss_history) == 8
+    assert [s for s, _ in result.state.grad_norm_history] == [s for s, _ in result.state.loss_history]
+    assert all(norm > 0 for _, norm in result.state.grad_norm_history)
     _, epochs_done, result = run(tmp_path / "stopped", 3)
     assert result.state.step == 3 and epochs_done == []
     assert (tmp_path / "stopped" / "checkpoints" / "step-3").is_dir()

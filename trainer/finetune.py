@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
+from tokenizers import Tokenizer
 from torch import nn
 
 from schemas.cli import UserError
@@ -34,8 +35,8 @@ from trainer.models.registry import build_coder
 from trainer.models.run_dir import CHECKPOINT_DIR, DEV_METRICS_FILE, save_model_files, save_run_metadata
 from trainer.thresholds import ThresholdReport, threshold_vector, tune_thresholds
 from trainer.training import (
-    DistInfo, OptimConfig, TrainingLoop, barrier, broadcast_object, cleanup, config_hash, hash_vocab, plot_loss_curve, setup_distributed,
-    training_summary, unwrap, wrap_ddp,
+    DistInfo, OptimConfig, TrainingLoop, barrier, broadcast_object, cleanup, config_hash, find_resume_checkpoint, hash_vocab, plot_loss_curve,
+    setup_distributed, training_summary, unwrap, wrap_ddp,
 )
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,15 @@ def read_dataset(data_dir: Path) -> tuple[LabelSpace, dict[str, list[NoteRecord]
     return labels, splits
 
 
+def check_resume(coder: CoderConfig, optim: OptimConfig, options: FinetuneOptions, data_dir: Path, out_dir: Path, tokenizer: Tokenizer, info: DistInfo, resume: bool) -> str:
+    """The run's config hash, after the resume checks (checkpoints of another configuration or vocabulary,
+    checkpoints without ``resume``): they need no data, so they run before notes are read and segmented.
+    ``coder`` is hashed as given, before ``build_coder`` fills in the vocabulary size: ``hash_vocab`` covers that."""
+    run_hash = config_hash(coder, optim, options.patience, options.eval_every, str(data_dir.resolve()), hash_vocab(tokenizer), info.world_size)
+    find_resume_checkpoint(out_dir, run_hash, resume)
+    return run_hash
+
+
 def note_bce(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """BCE with equal weights on note logits = max over the note's segments."""
     logits = model(batch["input_ids"], batch["attention_mask"]).logits.float()
@@ -158,15 +168,16 @@ def dev_metrics(targets: np.ndarray, scores: np.ndarray, report: ThresholdReport
 def finetune(data_dir: Path, out_dir: Path, coder: CoderConfig, optim: OptimConfig = FINETUNE_OPTIM_DEFAULTS, options: FinetuneOptions = FinetuneOptions(), tokenizer_path: Path | None = None, resume: bool = False) -> Path:
     """Train ``coder`` on ``data_dir``'s train split, select on dev, and write ``out_dir`` as a run directory."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    labels, splits = read_dataset(data_dir)
     segmentation = SegmentationParams(max_length=coder.max_length)
     if coder.architecture == "logreg":  # needs no tokenizer; one given is kept with the run
         tokenizer_file = resolve_tokenizer(None, tokenizer_path) if tokenizer_path else None
-        return fit_logreg(data_dir, out_dir, coder, labels, splits, segmentation, tokenizer_file, options)
+        return fit_logreg(data_dir, out_dir, coder, segmentation, tokenizer_file, options)
     tokenizer_path = resolve_tokenizer(coder.encoder, tokenizer_path)
     tokenizer = load_tokenizer(tokenizer_path)
     info = setup_distributed(options.device)
     try:
+        run_hash = check_resume(coder, optim, options, data_dir, out_dir, tokenizer, info, resume)
+        labels, splits = read_dataset(data_dir)
         torch.manual_seed(optim.seed)  # the head's initialisation
         model, coder = build_coder(coder, labels, tokenizer)
         if hasattr(model, "return_attention"):
@@ -175,7 +186,6 @@ def finetune(data_dir: Path, out_dir: Path, coder: CoderConfig, optim: OptimConf
         dev = segment_split(splits["dev"], tokenizer, segmentation, labels, "dev")
         pad_id = pad_id_of(tokenizer)
         model = wrap_ddp(model, info)
-        run_hash = config_hash(coder, optim, options.patience, options.eval_every, str(data_dir.resolve()), hash_vocab(tokenizer), info.world_size)
         selection = DevSelection(dev, pad_id, coder.max_length, options, info, out_dir, resume)
 
         def evaluate_dev(state) -> None:
@@ -215,6 +225,7 @@ def finetune(data_dir: Path, out_dir: Path, coder: CoderConfig, optim: OptimConf
             save_run_metadata(out_dir, labels, report.thresholds, segmentation, summary, tokenizer_path)
             (out_dir / DEV_METRICS_FILE).write_text(json.dumps({"step": tracker.best_step, **metrics, "history": tracker.history}, indent=2) + "\n")
             plot_loss_curve(result.state.loss_history, out_dir / "loss_curve.png", title=f"{coder.architecture}: training loss (BCE)")
+            plot_loss_curve(result.state.grad_norm_history, out_dir / "grad_norm_curve.png", title=f"{coder.architecture}: gradient norm before clipping", ylabel="gradient norm")
             plot_loss_curve(tracker.history, out_dir / "dev_curve.png", title=f"dev {tracker.metric}", ylabel=tracker.metric)
             log.info("wrote %s (dev %s)", out_dir, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         barrier(info)
@@ -223,8 +234,9 @@ def finetune(data_dir: Path, out_dir: Path, coder: CoderConfig, optim: OptimConf
     return out_dir
 
 
-def fit_logreg(data_dir: Path, out_dir: Path, coder: CoderConfig, labels: LabelSpace, splits: dict[str, list[NoteRecord]], segmentation: SegmentationParams, tokenizer_path: Path | None, options: FinetuneOptions) -> Path:
+def fit_logreg(data_dir: Path, out_dir: Path, coder: CoderConfig, segmentation: SegmentationParams, tokenizer_path: Path | None, options: FinetuneOptions) -> Path:
     """The TF-IDF logistic-regression baseline: fit on train, thresholds on dev, same run directory files."""
+    labels, splits = read_dataset(data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_targets, _ = label_matrix(splits["train"], labels)
     dev_targets, _ = label_matrix(splits["dev"], labels)

@@ -17,12 +17,6 @@ from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, f1_score
 
 
-def defined_auc_codes(targets: np.ndarray) -> np.ndarray:
-    """Codes with at least one positive and one negative note (where AUC exists)."""
-    positives = targets.sum(axis=0)
-    return (positives > 0) & (positives < targets.shape[0])
-
-
 def rank_auc(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Per-column ROC AUC via ranks (ties get average ranks, as in sklearn); NaN where undefined."""
     y = np.asarray(targets, dtype=bool)

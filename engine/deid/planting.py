@@ -8,7 +8,6 @@ their context, as unknown real names would be; one template uses common names wi
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import random
 import re
@@ -111,17 +110,11 @@ def plant(text: str, rng: random.Random, n_sentences: int) -> GoldNote:
 
 
 def mtsamples_texts(csv_path: Path) -> list[str]:
-    """Unique, non-empty transcriptions in file order."""
-    csv.field_size_limit(10**8)
-    seen: set[str] = set()
-    texts = []
-    with csv_path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            t = (row.get("transcription") or "").strip()
-            if t and t not in seen:
-                seen.add(t)
-                texts.append(t)
-    return texts
+    """Distinct, non-empty transcriptions in file order, read by the project's MTSamples importer.
+    Imported here, not at the top: the importer is torch-free, but the engine image ships without ``trainer/``."""
+    from trainer.data.importers.mtsamples import read_mtsamples
+
+    return [record.text for record in read_mtsamples(csv_path)]
 
 
 def mtsamples_planted(csv_path: Path, n: int, seed: int = 0) -> list[GoldNote]:

@@ -23,6 +23,7 @@ import numpy as np
 from engine.pipeline.infer.base import InferenceResult
 from schemas.envelopes import EvidenceSpan, Suggestion
 from schemas.model_repo import ModelMetadata
+from schemas.settings import EngineSettings
 from schemas.text import Segment, max_over_segments
 
 SCORE_DECIMALS = 4
@@ -35,6 +36,15 @@ class AggregationParams:
     max_suggestions: int = 25
     evidence_tokens: int = 5  # attention positions looked at per suggested code (0: no evidence)
     score_floor: float = 0.01  # scores below this are left out of the per-note score map (audit)
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings) -> "AggregationParams":
+        """``ICDCODER_ENGINE_*``: what the live engine and replay both aggregate with."""
+        return cls(
+            max_suggestions=settings.max_suggestions_per_note,
+            evidence_tokens=settings.evidence_tokens_per_code,
+            score_floor=settings.audit_score_floor,
+        )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ version). Conditions carry that as an identifier and are written with a conditio
 (``PUT Condition?identifier=system|value``); the Provenance has no searchable identifier, so it gets a
 client-assigned id from the same hash and a plain ``PUT Provenance/<id>``. Re-sending a note's Bundle
 therefore changes nothing on a FHIR server; a new model version creates new resources beside the old.
+The coder feedback (``engine/feedback.py``) sends the same Condition entries (``condition_entry``) with
+the coder's verification status, so a decision updates the suggestion in place (re-sending the engine's
+Bundle after that would set it back to unconfirmed; see ``docs/worklist.md``).
 
 Validation, per note, covers what varies between notes: the Bundle envelope, the first Condition and the
 Provenance, validated with fhir.resources (the note's release). Every other Condition of the Bundle is the
@@ -49,6 +52,10 @@ SUGGESTION_ID_SYSTEM = f"{PROJECT_FHIR_BASE}/NamingSystem/suggestion-id"
 BUNDLE_ID_SYSTEM = f"{PROJECT_FHIR_BASE}/NamingSystem/note-coding-id"
 _UUID_NAMESPACE = uuid.UUID("6f0b5a52-43a4-5c4e-9d0e-7c1cbd1e4a8e")
 _TERMINOLOGY = "http://terminology.hl7.org/CodeSystem"
+VERIFICATION_STATUS_SYSTEM = f"{_TERMINOLOGY}/condition-ver-status"
+CLINICAL_STATUS_SYSTEM = f"{_TERMINOLOGY}/condition-clinical"
+CATEGORY_SYSTEM = f"{_TERMINOLOGY}/condition-category"
+PARTICIPANT_TYPE_SYSTEM = f"{_TERMINOLOGY}/provenance-participant-type"
 DEVICE_ID = "model"
 
 
@@ -74,6 +81,16 @@ def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any
     if display:
         c["display"] = display
     return c
+
+
+def concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    """A CodeableConcept with one coding."""
+    return {"coding": [_coding(system, code, display)]}
+
+
+def versioned_reference(reference: str, version: str | None) -> str:
+    """``reference`` pinned to ``version`` (``.../_history/<version>``) when there is one."""
+    return reference + (f"/_history/{version}" if version else "")
 
 
 def _decimal(value: float) -> float:
@@ -110,15 +127,15 @@ def condition(note: ParsedNote, s: Suggestion, model: ModelRef, recorded: dt.dat
             {"url": EXT_THRESHOLD, "valueDecimal": _decimal(s.threshold)},
             *evidence_ext,
         ],
-        "verificationStatus": {"coding": [_coding(f"{_TERMINOLOGY}/condition-ver-status", "provisional" if r5 else "unconfirmed")]},
-        "category": [{"coding": [_coding(f"{_TERMINOLOGY}/condition-category", "encounter-diagnosis", "Encounter Diagnosis")]}],
+        "verificationStatus": concept(VERIFICATION_STATUS_SYSTEM, "provisional" if r5 else "unconfirmed"),
+        "category": [concept(CATEGORY_SYSTEM, "encounter-diagnosis", "Encounter Diagnosis")],
         "code": {"coding": [{"system": ICD10CM_SYSTEM, "version": model.code_set_release, "code": s.code, "display": s.display}], "text": s.display},
         "subject": {"reference": note.subject},
         "recordedDate": _instant(recorded),
         "evidence": [{"reference": docref}] if r5 else [{"detail": [docref]}],
     }
     if r5:
-        res["clinicalStatus"] = {"coding": [_coding(f"{_TERMINOLOGY}/condition-clinical", "active")]}
+        res["clinicalStatus"] = concept(CLINICAL_STATUS_SYSTEM, "active")
     if note.encounter:
         res["encounter"] = {"reference": note.encounter}
     return res
@@ -130,16 +147,28 @@ def provenance(note: ParsedNote, model: ModelRef, targets: Sequence[str], record
         device = {"resourceType": "Device", "id": DEVICE_ID, "name": [{"value": model.name, "type": "user-friendly-name"}], "version": [{"value": str(model.version)}]}
     else:
         device = {"resourceType": "Device", "id": DEVICE_ID, "deviceName": [{"name": model.name, "type": "model-name"}], "version": [{"value": str(model.version)}]}
-    source = note.reference + (f"/_history/{note.document_version}" if note.document_version else "")
+    source = versioned_reference(note.reference, note.document_version)
     return {
         "resourceType": "Provenance",
         "id": "icdcoder-" + note_key(note, model)[:40],
         "contained": [device],
         "target": [{"reference": t} for t in targets],
         "recorded": _instant(recorded),
-        "activity": {"coding": [_coding("http://terminology.hl7.org/CodeSystem/v3-DataOperation", "CREATE", "create")]},
-        "agent": [{"type": {"coding": [_coding(f"{_TERMINOLOGY}/provenance-participant-type", "assembler", "Assembler")]}, "who": {"reference": f"#{DEVICE_ID}"}}],
+        "activity": concept("http://terminology.hl7.org/CodeSystem/v3-DataOperation", "CREATE", "create"),
+        "agent": [{"type": concept(PARTICIPANT_TYPE_SYSTEM, "assembler", "Assembler"), "who": {"reference": f"#{DEVICE_ID}"}}],
         "entity": [{"role": "source", "what": {"reference": source}}],
+    }
+
+
+def condition_entry(note: ParsedNote, s: Suggestion, model: ModelRef, recorded: dt.datetime) -> dict[str, Any]:
+    """The Bundle entry of one suggestion's Condition: written with a conditional update on its identifier,
+    so whoever sends it again (this engine, or the coder feedback with another status) updates the same
+    resource."""
+    value = suggestion_key(note, s.code, model)
+    return {
+        "fullUrl": _urn(value),
+        "resource": condition(note, s, model, recorded),
+        "request": {"method": "PUT", "url": f"Condition?identifier={SUGGESTION_ID_SYSTEM}|{value}"},
     }
 
 
@@ -149,16 +178,7 @@ def bundle_dict(note: ParsedNote, suggestions: Sequence[Suggestion], model: Mode
         raise ValueError("recorded must be timezone-aware")
     if not note.subject:
         raise ProcessingError("no_subject", "subject (needed for Condition.subject)")
-    entries = []
-    for s in suggestions:
-        value = suggestion_key(note, s.code, model)
-        entries.append(
-            {
-                "fullUrl": _urn(value),
-                "resource": condition(note, s, model, recorded),
-                "request": {"method": "PUT", "url": f"Condition?identifier={SUGGESTION_ID_SYSTEM}|{value}"},
-            }
-        )
+    entries = [condition_entry(note, s, model, recorded) for s in suggestions]
     if entries:
         prov = provenance(note, model, [e["fullUrl"] for e in entries], recorded)
         entries.append({"fullUrl": _urn(prov["id"]), "resource": prov, "request": {"method": "PUT", "url": f"Provenance/{prov['id']}"}})

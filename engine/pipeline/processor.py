@@ -1,5 +1,10 @@
 """Stage 7: the stages composed. Message bytes in, ``ProcessedNote`` (with its FHIR Bundle) or a per-note
-``ProcessingError`` out; one inference pass for the whole batch.
+``ProcessingError`` out.
+
+A batch is worked in chunks of ``ICDCODER_ENGINE_INFER_CHUNK_NOTES`` notes, overlapped: a chunk's inference
+runs in a worker thread (the Triton client and onnxruntime release the GIL) while this thread parses,
+de-identifies and segments the next chunk and aggregates and builds FHIR for the previous one. The engine's
+own CPU work then hides behind inference instead of adding to it (docs/engine-stages.md).
 
 Per-note failures (bad message, de-identification failure, no subject) come back in the result list in
 the position of their record; a backend outage raises ``TransientError`` for the whole batch (nothing is
@@ -11,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -18,9 +24,10 @@ from engine.model_runtime import ModelRuntime
 from engine.pipeline.aggregate import AggregationParams, aggregate_notes
 from engine.pipeline.deidentify import deidentify_note, make_deidentifier
 from engine.pipeline.fhir_bundle import build_bundle, check_codings, note_key
-from engine.pipeline.infer.base import InferenceBackend, run_segments
+from engine.pipeline.infer.base import InferenceBackend, InferenceResult, run_segments
 from engine.pipeline.parse import parse_document_reference
 from engine.pipeline.segment import segment_texts, segments_per_note
+from schemas.text import Segment
 from engine.pipeline.types import ParsedNote, ProcessedNote, ProcessingError, SourceRecord
 from schemas.settings import EngineSettings
 
@@ -45,6 +52,16 @@ class _Work:
     timings: dict[str, float]
 
 
+@dataclass
+class _Chunk:
+    """Notes of one chunk that parsed and de-identified, their segments and their inference in flight."""
+
+    work: list[_Work]
+    segments: list[Segment]
+    segment_ms: float
+    inference: Future  # -> (InferenceResult, milliseconds)
+
+
 class NoteProcessor:
     def __init__(
         self,
@@ -63,11 +80,8 @@ class NoteProcessor:
         self.processed_at_lookup = processed_at_lookup
         self.clock = clock
         self.model = runtime.model_ref
-        self.params = AggregationParams(
-            max_suggestions=settings.max_suggestions_per_note,
-            evidence_tokens=settings.evidence_tokens_per_code,
-            score_floor=settings.audit_score_floor,
-        )
+        self.params = AggregationParams.from_settings(settings)
+        self._inference_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
     @classmethod
     def from_settings(cls, settings: EngineSettings, **kwargs: object) -> "NoteProcessor":
@@ -81,16 +95,35 @@ class NoteProcessor:
         return cls(runtime, make_backend(settings, runtime), settings, **kwargs)  # type: ignore[arg-type]
 
     def close(self) -> None:
+        self._inference_thread.shutdown(wait=True, cancel_futures=True)
         self.backend.close()
 
     def process_batch(self, records: Sequence[SourceRecord]) -> list[ProcessedNote | ProcessingError]:
         results: list[ProcessedNote | ProcessingError | None] = [None] * len(records)
+        size = self.settings.infer_chunk_notes
+        chunks: list[_Chunk | None] = []
+        try:
+            for start in range(0, len(records), size):
+                chunks.append(self._start_chunk(records, range(start, min(start + size, len(records))), results))
+                if len(chunks) > 1 and chunks[-2] is not None:
+                    self._finish_chunk(chunks[-2], results)  # while the chunk just started is being inferred
+            if chunks and chunks[-1] is not None:
+                self._finish_chunk(chunks[-1], results)
+        except BaseException:
+            for chunk in chunks:  # a batch that failed (to be retried) leaves no request queued behind it
+                if chunk is not None:
+                    chunk.inference.cancel()
+            raise
+        return results  # type: ignore[return-value]  # every slot is filled
+
+    def _start_chunk(self, records: Sequence[SourceRecord], positions: range, results: list) -> _Chunk | None:
+        """Parse and de-identify (per-note errors go to ``results``), segment, and submit inference."""
         work: list[_Work] = []
-        for i, record in enumerate(records):
+        for i in positions:
             timings: dict[str, float] = {}
             try:
                 with _timed(timings, "parse"):
-                    note = parse_document_reference(record, self.settings.fhir_version, self.settings.max_note_chars)
+                    note = parse_document_reference(records[i], self.settings.fhir_version, self.settings.max_note_chars)
                     if not note.subject:  # a Condition needs a subject: fail before spending inference on it
                         raise ProcessingError("no_subject", "subject (needed for Condition.subject)")
                 with _timed(timings, "deid"):
@@ -98,21 +131,27 @@ class NoteProcessor:
             except ProcessingError as err:
                 results[i] = err
                 continue
-            work.append(_Work(i, record, note, deid, timings))
-
-        if work:
-            self._code(work, results)
-        return results  # type: ignore[return-value]  # every slot is filled
-
-    def _code(self, work: list[_Work], results: list) -> None:
-        batch_timings: dict[str, float] = {}
-        with _timed(batch_timings, "segment"):
+            work.append(_Work(i, records[i], note, deid, timings))
+        if not work:
+            return None
+        segment_timing: dict[str, float] = {}
+        with _timed(segment_timing, "segment"):
             segments = segment_texts([w.deid.text for w in work], self.runtime)
-        with _timed(batch_timings, "infer"):
-            result = run_segments(self.backend, segments, self.runtime.pad_id, self.runtime.max_length)
+        return _Chunk(work, segments, segment_timing["segment"], self._inference_thread.submit(self._infer, segments))
+
+    def _infer(self, segments: list[Segment]) -> tuple[InferenceResult, float]:
+        start = time.perf_counter()
+        result = run_segments(self.backend, segments, self.runtime.pad_id, self.runtime.max_length)
+        return result, (time.perf_counter() - start) * 1000
+
+    def _finish_chunk(self, chunk: _Chunk, results: list) -> None:
+        """Wait for the chunk's inference (a TransientError surfaces here), aggregate, build each Bundle."""
+        work, segments = chunk.work, chunk.segments
+        result, infer_ms = chunk.inference.result()
+        batch_timings = {"segment": chunk.segment_ms, "infer": infer_ms}
         with _timed(batch_timings, "aggregate"):
             coded = aggregate_notes(segments, result, len(work), self.runtime.metadata, self.params, [w.deid.to_original for w in work], self.runtime.thresholds)
-        # Batch stages are charged to each note by its share of the segments.
+        # Chunk stages are charged to each note by its share of the segments.
         rows = segments_per_note(segments, len(work))
         processed_at = self._processed_at([w.note for w in work])
         for w, codes, note_rows in zip(work, coded, rows):

@@ -45,6 +45,7 @@ def merge_note(item: WorklistItem | None, note: ProcessedNote, now: dt.datetime)
         document_version=note.note.document_version,
         suggestions=note.suggestions,
         processed_at=note.processed_at,
+        model=note.model,
     )
     if item is None:
         notes = (entry,)

@@ -50,12 +50,6 @@ class EncoderConfig:
             )
         return BertConfig(vocab_size=vocab_size, pad_token_id=pad_token_id, **dataclasses.asdict(self))
 
-    @property
-    def approx_params(self) -> int:
-        """Transformer-layer parameters (no embeddings), for FLOP estimates and size tables."""
-        h, i = self.hidden_size, self.intermediate_size
-        return self.num_hidden_layers * (4 * h * h + 2 * h * i + 9 * h + i)
-
 
 PRESETS: dict[str, EncoderConfig] = {
     # tests: seconds on one CPU thread

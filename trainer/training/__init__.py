@@ -9,6 +9,7 @@ API (import from ``trainer.training``)::
                                                # plain run or torchrun (NCCL on GPU, gloo on CPU)
     model = wrap_ddp(model, info)              # to device, DDP when world_size > 1; unwrap(model) to save
     run_hash = config_hash(encoder_cfg, cfg, data_options, info.world_size)   # identifies the run for resume
+    find_resume_checkpoint(out_dir, run_hash, resume)   # the loop's resume checks, run before reading data
 
     loop = TrainingLoop(model, cfg, info, out_dir, lengths,          # lengths: tokens per example
                         make_batch=lambda indices, generator: {...tensors on CPU...},
@@ -20,6 +21,7 @@ API (import from ``trainer.training``)::
     result = loop.run()            # -> LoopResult(state: TrainState, total_steps, resumed_from)
     loop.stop()                    # from a callback: end after the current step (early stopping)
     result.state.loss_history      # [(step, mean loss)], every cfg.log_every steps
+    result.state.grad_norm_history # [(step, mean gradient norm before clipping)], same steps
     plot_loss_curve(result.state.loss_history, out_dir / "loss.png")
     write_summary(training_summary(state.step, state.tokens, state.examples, state.elapsed_s,
                                    info.device, info.world_size, flops_per_token, **extra), out_dir / "summary.json")
@@ -30,7 +32,7 @@ Pieces, usable alone: ``epoch_batches`` (deterministic per (seed, epoch), length
 ``MixedPrecision`` (autocast; backward/unscale/clip/step/zero_grad with accumulation; GradScaler for fp16),
 ``build_optimizer`` (AdamW, no decay on bias/LayerNorm) / ``build_scheduler`` (linear warm-up, linear decay
 to 0), ``save_checkpoint``/``load_checkpoint``/``find_resume_checkpoint``, ``Progress`` (tqdm: loss,
-tokens/s, lr, ETA; rank 0 only).
+gradient norm, tokens/s, lr, ETA; rank 0 only).
 """
 
 from trainer.training.batching import epoch_batches

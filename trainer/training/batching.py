@@ -7,36 +7,25 @@ from typing import Sequence
 
 import numpy as np
 
+POOL_BATCHES = 50  # batches per length-sorted pool: larger pools pad less but mix lengths less randomly
 
-def epoch_batches(
-    lengths: Sequence[int],
-    batch_size: int,
-    seed: int,
-    epoch: int,
-    rank: int = 0,
-    world_size: int = 1,
-    shuffle: bool = True,
-    group_by_length: bool = True,
-    pool_batches: int = 50,
-) -> list[list[int]]:
+
+def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> list[list[int]]:
     """Indices of this rank's micro-batches for one epoch.
 
-    With ``group_by_length`` examples are shuffled, cut into pools of ``pool_batches`` batches, sorted by
-    length inside each pool and the batches shuffled again: padding stays small (dynamic padding) while
-    the order stays random. Batches are dealt round-robin to ranks; the few left over so that every rank
-    has the same number are dropped for this epoch (they come back in another order next epoch).
+    Examples are shuffled, cut into pools of ``POOL_BATCHES`` batches, sorted by length inside each pool
+    and the batches shuffled again: padding stays small (dynamic padding) while the order stays random.
+    Batches are dealt round-robin to ranks; the few left over so that every rank has the same number are
+    dropped for this epoch (they come back in another order next epoch).
     """
     n = len(lengths)
     rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(n) if shuffle else np.arange(n)
-    if group_by_length:
+    order = rng.permutation(n)
+    if n:
         lens = np.asarray(lengths)
-        pool = batch_size * pool_batches
-        order = np.concatenate(
-            [chunk[np.argsort(-lens[chunk], kind="stable")] for chunk in np.array_split(order, max(1, -(-n // pool)))]
-        ) if n else order
+        pools = np.array_split(order, max(1, -(-n // (batch_size * POOL_BATCHES))))
+        order = np.concatenate([pool[np.argsort(-lens[pool], kind="stable")] for pool in pools])
     batches = [order[i : i + batch_size].tolist() for i in range(0, n, batch_size)]
-    if shuffle and group_by_length:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
+    batches = [batches[i] for i in rng.permutation(len(batches))]
     usable = len(batches) // world_size * world_size
     return batches[rank:usable:world_size]

@@ -35,8 +35,11 @@ class TrainState:
     examples: int = 0
     elapsed_s: float = 0.0  # training time before this process (for tokens/s over the whole run)
     loss_history: list[tuple[int, float]] = field(default_factory=list)  # (step, mean loss since last point)
+    grad_norm_history: list[tuple[int, float]] = field(default_factory=list)  # (step, mean gradient norm before clipping)
     window_loss: float = 0.0  # loss sum / steps since the last history point (so resume logs the same)
     window_steps: int = 0
+    window_grad_norm: float = 0.0  # gradient-norm sum / steps since the last point, fp16-skipped steps left out
+    window_grad_steps: int = 0
     config_hash: str = ""
 
 
@@ -90,7 +93,6 @@ def save_checkpoint(
     scheduler: Any,
     precision: Any,
     info: DistInfo,
-    keep: int = 1,
 ) -> Path:
     root = checkpoints_dir(out_dir)
     final = root / f"step-{state.step}"
@@ -110,9 +112,9 @@ def save_checkpoint(
         (tmp / STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
-        older = [p for p in root.glob("step-*") if p != final]
-        for old in sorted(older, key=lambda p: int(p.name.split("-")[1]))[: max(0, len(older) - (keep - 1))]:
-            shutil.rmtree(old, ignore_errors=True)
+        for older in root.glob("step-*"):
+            if older != final:
+                shutil.rmtree(older, ignore_errors=True)
     barrier(info)
     return final
 
@@ -131,5 +133,6 @@ def load_checkpoint(
         raise UserError(f"{path} has no RNG state for rank {info.rank}: resume with the same number of processes")
     set_rng_state(torch.load(rng_file, weights_only=False))
     raw = json.loads((path / STATE_FILE).read_text())
-    raw["loss_history"] = [tuple(p) for p in raw.get("loss_history", [])]
+    for history in ("loss_history", "grad_norm_history"):
+        raw[history] = [tuple(p) for p in raw.get(history, [])]
     return TrainState(**raw)

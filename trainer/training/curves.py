@@ -1,4 +1,4 @@
-"""Loss curves as PNG (matplotlib, Agg backend: no display needed)."""
+"""Training curves (loss, dev metric, gradient norm) as PNG (matplotlib, Agg backend: no display needed)."""
 
 from __future__ import annotations
 
@@ -11,23 +11,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_loss_curve(
-    history: Sequence[tuple[int, float]], path: Path, title: str = "training loss",
-    extra: dict[str, Sequence[tuple[int, float]]] | None = None, ylabel: str = "loss",
-) -> Path:
-    """Plot (step, loss) points; ``extra`` adds named series (e.g. dev loss) on the same axes."""
+def plot_loss_curve(history: Sequence[tuple[int, float]], path: Path, title: str = "training loss", ylabel: str = "loss") -> Path:
+    """Plot (step, value) points: a loss, a dev metric, a gradient norm."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    series = {"train": history, **(extra or {})}
-    for name, points in series.items():
-        if points:
-            steps, values = zip(*points)
-            ax.plot(steps, values, marker="." if len(points) < 50 else None, label=name)
+    if history:
+        steps, values = zip(*history)
+        ax.plot(steps, values, marker="." if len(history) < 50 else None)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    if len(series) > 1:
-        ax.legend()
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """Process-group setup that works the same plain (``python -m trainer ...``) and under ``torchrun``
-(DDP; NCCL on GPU, gloo on CPU), plus the small collective helpers the loop needs."""
+(DDP; NCCL on GPU, gloo on CPU), plus ``barrier`` and ``broadcast_object``."""
 
 from __future__ import annotations
 
@@ -62,14 +62,6 @@ def wrap_ddp(model: nn.Module, info: DistInfo) -> nn.Module:
 def unwrap(model: nn.Module) -> nn.Module:
     """The bare model inside a DDP wrapper (for saving and evaluation)."""
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def all_reduce_sum(value: float, info: DistInfo) -> float:
-    if not info.distributed:
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=info.device)
-    dist.all_reduce(t)
-    return float(t.item())
 
 
 def barrier(info: DistInfo) -> None:

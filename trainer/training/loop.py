@@ -3,7 +3,7 @@
 The caller supplies what differs (how indices become a batch, how a batch becomes a loss); the loop does
 the rest the same way for every model: deterministic per-epoch batches sharded over ranks, gradient
 accumulation (DDP ``no_sync`` between micro-batches), mixed precision, clipping, the warm-up/decay
-schedule, checkpoints with exact resume, a progress bar, and a loss history for curves and summaries.
+schedule, checkpoints with exact resume, a progress bar, and loss and gradient-norm histories for curves.
 """
 
 from __future__ import annotations
@@ -66,15 +66,12 @@ class TrainingLoop:
         loss_fn: LossFn,
         run_hash: str,
         resume: bool = False,
-        group_by_length: bool = True,
-        count_tokens: Callable[[Batch], int] = real_tokens,
         on_step: Callable[[TrainState, float], None] | None = None,
         on_epoch_end: Callable[[TrainState], None] | None = None,
         desc: str = "train",
     ):
         self.model, self.config, self.info, self.out_dir = model, config, info, Path(out_dir)
         self.lengths, self.make_batch, self.loss_fn = list(lengths), make_batch, loss_fn
-        self.group_by_length, self.count_tokens = group_by_length, count_tokens
         self.on_step, self.on_epoch_end, self.desc = on_step, on_epoch_end, desc
         self.run_hash = run_hash
         self.batches_per_epoch = len(self._batches(0))
@@ -98,7 +95,7 @@ class TrainingLoop:
 
     def _batches(self, epoch: int) -> list[list[int]]:
         c = self.config
-        return epoch_batches(self.lengths, c.batch_size, c.seed, epoch, self.info.rank, self.info.world_size, True, self.group_by_length)
+        return epoch_batches(self.lengths, c.batch_size, c.seed, epoch, self.info.rank, self.info.world_size)
 
     def save(self, state: TrainState) -> Path:
         return save_checkpoint(self.out_dir, state, self.model, self.optimizer, self.scheduler, self.precision, self.info)
@@ -121,7 +118,7 @@ class TrainingLoop:
                 while state.batch_in_epoch < len(batches) and state.step < self.total_steps and not self._stop:
                     group = batches[state.batch_in_epoch : state.batch_in_epoch + c.grad_accum_steps]
                     loss_sum, tokens, examples = self._accumulate(group, state)
-                    self.precision.step(self.model, self.optimizer, self.scheduler)
+                    grad_norm = self.precision.step(self.model, self.optimizer, self.scheduler)  # same on every rank (DDP)
                     totals = torch.tensor([loss_sum / len(group), tokens, examples], dtype=torch.float64)
                     if info.distributed:
                         totals = totals.to(info.device)
@@ -134,11 +131,8 @@ class TrainingLoop:
                     state.tokens += int(totals[1])
                     state.examples += int(totals[2])
                     state.elapsed_s = elapsed_before + time.perf_counter() - started
-                    state.window_loss, state.window_steps = state.window_loss + step_loss, state.window_steps + 1
-                    progress.update(1, step_loss, int(totals[1]), self.scheduler.get_last_lr()[0])
-                    if state.step % c.log_every == 0 or state.step == self.total_steps:
-                        state.loss_history.append((state.step, state.window_loss / state.window_steps))
-                        state.window_loss, state.window_steps = 0.0, 0
+                    progress.update(step_loss, int(totals[1]), self.scheduler.get_last_lr()[0], grad_norm)
+                    self._record(state, step_loss, grad_norm)
                     if self.on_step is not None:
                         self.on_step(state, step_loss)
                     if c.checkpoint_every and state.step % c.checkpoint_every == 0 and state.step < self.total_steps:
@@ -153,6 +147,19 @@ class TrainingLoop:
         self.save(state)
         return LoopResult(state=state, total_steps=self.total_steps, resumed_from=self.resume_from)
 
+    def _record(self, state: TrainState, loss: float, grad_norm: float) -> None:
+        """Add one step to the history window; every ``log_every`` steps (and at the last) close the window
+        into a (step, mean) point of the loss and gradient-norm histories."""
+        state.window_loss, state.window_steps = state.window_loss + loss, state.window_steps + 1
+        if math.isfinite(grad_norm):  # not an fp16 overflow (that step was skipped)
+            state.window_grad_norm, state.window_grad_steps = state.window_grad_norm + grad_norm, state.window_grad_steps + 1
+        if state.step % self.config.log_every and state.step != self.total_steps:
+            return
+        state.loss_history.append((state.step, state.window_loss / state.window_steps))
+        if state.window_grad_steps:
+            state.grad_norm_history.append((state.step, state.window_grad_norm / state.window_grad_steps))
+        state.window_loss, state.window_steps, state.window_grad_norm, state.window_grad_steps = 0.0, 0, 0.0, 0
+
     def _accumulate(self, group: list[list[int]], state: TrainState) -> tuple[float, int, int]:
         """Forward/backward over one optimizer step's micro-batches; returns (loss sum, tokens, examples)."""
         loss_sum = torch.zeros((), device=self.info.device)
@@ -161,7 +168,7 @@ class TrainingLoop:
         for i, indices in enumerate(group):
             gen = batch_generator(self.config.seed, state.epoch, state.batch_in_epoch + i)
             batch = self.make_batch(indices, gen)
-            tokens += self.count_tokens(batch)
+            tokens += real_tokens(batch)
             examples += len(indices)
             batch = {k: v.to(self.info.device, non_blocking=True) for k, v in batch.items()}
             last = i == len(group) - 1

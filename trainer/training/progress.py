@@ -1,4 +1,5 @@
-"""Progress bar for training (rank 0 only): loss, real tokens/s, learning rate; tqdm gives the ETA."""
+"""Progress bar for training (rank 0 only): loss, gradient norm, real tokens/s, learning rate; tqdm gives
+the ETA."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ class Progress:
         self.start = time.perf_counter()
         self.tokens = 0
 
-    def update(self, steps: int, loss: float, tokens: int, lr: float) -> None:
+    def update(self, loss: float, tokens: int, lr: float, grad_norm: float) -> None:
+        """One optimizer step done: ``grad_norm`` is the norm before clipping."""
         self.tokens += tokens
         rate = self.tokens / max(time.perf_counter() - self.start, 1e-9)
-        self.bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{rate:,.0f}", lr=f"{lr:.2e}", refresh=False)
-        self.bar.update(steps)
+        self.bar.set_postfix(loss=f"{loss:.4f}", grad_norm=f"{grad_norm:.3g}", tok_s=f"{rate:,.0f}", lr=f"{lr:.2e}", refresh=False)
+        self.bar.update(1)
 
     def close(self) -> None:
         self.bar.close()

@@ -12,7 +12,8 @@ and serving read attachments identically.
 Errors (DataError, file and line): malformed JSON, a resource that fails validation, a DocumentReference
 without id, an ICD-10-CM code that is not shaped like one. Skipped and counted: notes without inline
 text (url only, unsupported type, bad charset), other resource types, Conditions without an ICD-10-CM
-coding, refuted or entered-in-error Conditions, Conditions linked to no note.
+coding, Conditions that are not established (refuted, entered-in-error, unconfirmed, provisional or
+differential: the engine's undecided suggestions are unconfirmed/provisional), Conditions linked to no note.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from schemas.notes import NoteRecord
 from trainer.data.importers import DataError, ImportReport, MissingDataError, clean_code, where
 
 ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
-_IGNORED_STATUSES = {"refuted", "entered-in-error"}
+# Not established diagnoses. "unconfirmed"/"provisional" also mark this engine's own suggestions that no
+# coder has decided: training on them would teach the next model its predecessor's guesses.
+_IGNORED_STATUSES = {"refuted", "entered-in-error", "unconfirmed", "provisional", "differential"}
 
 
 def _files(path: Path) -> list[Path]:
