@@ -136,6 +136,17 @@ def test_run_without_thresholds_or_labels_is_refused(tiny_xml_run_dir, tmp_path,
     assert not (tmp_path / "repo").exists()
 
 
+def test_run_with_invalid_labels_is_refused_without_echoing_them(tiny_xml_run_dir, tmp_path):
+    from trainer.export import export_model
+
+    run = _copy_run(tiny_xml_run_dir, tmp_path / "run", "labels.json")
+    (run / "labels.json").write_text('{"codes": ["Z99.SECRET"], "descriptions": [], "code_set_release": "x"}')
+    with pytest.raises(UserError, match="not a valid LabelSpace") as refused:
+        export_model(run, tmp_path / "repo")
+    assert "SECRET" not in str(refused.value)
+    assert not (tmp_path / "repo").exists()
+
+
 def test_repository_holding_something_else_is_refused(tiny_xml_run_dir, tmp_path):
     from trainer.export import export_model
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from schemas.cli import UserError
+from trainer.data.dataset import evaluation_split, load_split, split_path
 
 PY = sys.executable
 SYNTHETIC_NOTES = 1000
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     _banner("1/5 prepare the dataset (de-identified)")
     source = ["--codiesp", str(args.codiesp)] if args.codiesp else ["--synthetic", str(SYNTHETIC_NOTES), "--seed", str(SYNTHETIC_SEED)]
     _step(args, data / "labels.json", ["prepare", *source, "--out", str(data), "--min-train-positives", "5"])
-    train_notes = [str(data / "train.jsonl")]
+    train_notes = [str(split_path(data, "train"))]
 
     _banner("2/5 vocabulary, pretraining, fine-tuning, evaluation, export")
     _step(args, out / "vocab" / "tokenizer.json",
@@ -61,13 +61,14 @@ def run(args: argparse.Namespace) -> int:
           ["finetune", "--data", str(data), "--preset", "bert-xml-512", "--encoder", str(out / "pretrain" / "model"),
            # 128-token segments (notes are split and max-pooled, paper 4.1) keep a CPU run to a minute or two
            "--max-length", "128", "--epochs", "15", "--batch-size", "16", "--lr", "1e-3", "--out", str(out / "run")])
-    eval_split = "test" if (data / "test.jsonl").exists() else "dev"
+    eval_split = evaluation_split(data)
     _step(args, out / "evaluation" / f"eval_{eval_split}.json",
           ["evaluate", "--run", str(out / "run"), "--data", str(data), "--split", eval_split, "--out", str(out / "evaluation")])
     _step(args, repo / "bert_xml" / "1" / "model.onnx",
           ["export", "--run", str(out / "run"), "--repository", str(repo), "--variant", "cpu-python"])
 
     _banner("3/5 start Kafka (Tansu), Redis and Triton")
+    from engine.devservers.environment import engine_environment, kafka_settings, topic_names
     from engine.devservers.kafka import start_kafka
     from engine.devservers.redis import start_redis
     from engine.devservers.triton import start_triton
@@ -80,12 +81,12 @@ def run(args: argparse.Namespace) -> int:
         triton = start_triton(repo, out / "servers" / "triton")
         stack.callback(triton.stop)
         print(f"kafka {kafka.bootstrap}   redis {redis.url}   triton grpc {triton.grpc_url}")
-        env = _engine_env(kafka.bootstrap, redis.url, triton.grpc_url, repo)
+        env = engine_environment(kafka.bootstrap, redis.url, repo, topic_names("demo"), triton_url=triton.grpc_url)
 
         _banner("4/5 publish notes and run the engine")
         notes = _held_out_notes(args, data, eval_split)
-        kafka_settings = _kafka_settings(env)
-        _publish(kafka_settings, notes)
+        engine_kafka = kafka_settings(env)
+        _publish(engine_kafka, notes)
         engine = subprocess.run([PY, "-m", "engine", "run", "--max-notes", str(len(notes)), "--idle-exit-s", "60"], env=env)
         if engine.returncode != 0:
             raise UserError(f"the engine exited with status {engine.returncode}")
@@ -94,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
         from engine.audit import read_topic
         from trainer.demo_report import print_suggestions
 
-        bundles = [(r.key, r.value) for r in read_topic(kafka_settings, kafka_settings.output_topic, idle_s=2.0)]
-        dead = list(read_topic(kafka_settings, kafka_settings.dead_letter_topic, idle_s=0.5))
+        bundles = [(r.key, r.value) for r in read_topic(engine_kafka, engine_kafka.output_topic, idle_s=2.0)]
+        dead = list(read_topic(engine_kafka, engine_kafka.dead_letter_topic, idle_s=0.5))
         print_suggestions(bundles, {n.record.note_id: n for n in notes}, show=args.show)
         print(f"\n{len(bundles)} Bundles and {len(dead)} dead letters for {len(notes)} notes sent")
         subprocess.run([PY, "-m", "engine", "worklist", "list", "--limit", "5"], env=env)
@@ -117,31 +118,8 @@ def _step(args: argparse.Namespace, marker: Path, command: list[str]) -> None:
         raise UserError(f"step `trainer {command[0]}` failed (see above)")
 
 
-def _engine_env(bootstrap: str, redis_url: str, triton_grpc: str, repo: Path) -> dict[str, str]:
-    from engine.devservers import free_port
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ICDCODER_")}
-    env.update({
-        "ICDCODER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "ICDCODER_KAFKA_INPUT_TOPIC": "demo.documentreference",
-        "ICDCODER_KAFKA_OUTPUT_TOPIC": "demo.suggestions",
-        "ICDCODER_KAFKA_DEAD_LETTER_TOPIC": "demo.dead-letter",
-        "ICDCODER_KAFKA_AUDIT_TOPIC": "demo.audit",
-        "ICDCODER_KAFKA_FEEDBACK_TOPIC": "demo.feedback",
-        "ICDCODER_KAFKA_SESSION_TIMEOUT_MS": "6000",  # Tansu completes a group join after session_timeout/2
-        "ICDCODER_REDIS_URL": redis_url,
-        "ICDCODER_TRITON_URL": triton_grpc.removeprefix("grpc://"),
-        "ICDCODER_MODEL_REPOSITORY": str(repo),
-        "ICDCODER_ENGINE_METRICS_PORT": str(free_port()),
-        "ICDCODER_ENGINE_HEALTH_PORT": str(free_port()),
-    })
-    return env
-
-
 def _held_out_notes(args: argparse.Namespace, data: Path, split: str) -> list:
     """The ORIGINAL (not de-identified) text of held-out notes: the engine must de-identify it itself."""
-    from trainer.data.dataset import load_split
-
     held_out = {r.note_id for r in load_split(data, split)}
     if args.codiesp:
         from trainer.data.importers.codiesp import read_codiesp  # CodiEsp case reports carry no PHI
@@ -153,13 +131,6 @@ def _held_out_notes(args: argparse.Namespace, data: Path, split: str) -> list:
     from trainer.data.synthetic import generate_notes
 
     return [n for n in generate_notes(SYNTHETIC_NOTES, seed=SYNTHETIC_SEED) if n.record.note_id in held_out][: args.notes]
-
-
-def _kafka_settings(env: dict[str, str]):
-    """The engine's Kafka settings as the demo configured them (the same variables the engine reads)."""
-    from schemas.settings import KafkaSettings
-
-    return KafkaSettings(**{k.removeprefix("ICDCODER_KAFKA_").lower(): v for k, v in env.items() if k.startswith("ICDCODER_KAFKA_")})
 
 
 def _publish(kafka, notes: list) -> None:

@@ -26,17 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from schemas.cli import UserError
-from schemas.labels import LabelSpace
 from schemas.model_repo import (
     METADATA_FILE,
     ONNX_FILE,
     TOKENIZER_FILE,
     ModelMetadata,
-    SegmentationParams,
-    Thresholds,
     TrainingSummary,
     list_versions,
 )
@@ -56,17 +53,14 @@ from trainer.export_config import (
 
 if TYPE_CHECKING:
     from trainer.export_onnx import Parity
+    from trainer.models import FinetunedCoder
 
 log = logging.getLogger(__name__)
 CONFIG_FILE = "config.pbtxt"
 CONFIGS_DIR = "configs"  # tritonserver --model-config-name=<variant> reads configs/<variant>.pbtxt
-RUN_FILES: dict[str, type[BaseModel] | None] = {
-    "labels.json": LabelSpace,
-    "thresholds.json": Thresholds,
-    "segmentation.json": SegmentationParams,
-    "training_summary.json": TrainingSummary,
-    TOKENIZER_FILE: None,
-}
+SUMMARY_FILE = "training_summary.json"
+# What an export needs besides the model itself (coder/encoder config, weights), which load_finetuned checks.
+RUN_FILES = ("labels.json", "thresholds.json", "segmentation.json", SUMMARY_FILE, TOKENIZER_FILE)
 
 
 @dataclass(frozen=True)
@@ -91,23 +85,39 @@ class ExportResult:
     seconds: float
 
 
-def read_run_files(run_dir: Path) -> dict[str, BaseModel | Path]:
-    """Validate the run directory's contract files before anything heavy is loaded."""
-    run_dir = Path(run_dir)
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse a run directory without the files an export needs, before anything heavy is loaded."""
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} does not exist")
     missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
     if missing:
         raise UserError(f"{run_dir} is not an exportable fine-tuning run: missing {', '.join(missing)}")
-    files: dict[str, BaseModel | Path] = {TOKENIZER_FILE: run_dir / TOKENIZER_FILE}
-    for name, schema in RUN_FILES.items():
-        if schema is None:
-            continue
-        try:
-            files[name] = schema.model_validate_json((run_dir / name).read_text(encoding="utf-8"))
-        except ValidationError as err:
-            raise UserError(f"{run_dir / name} is not a valid {schema.__name__}: {err.errors()[0]['msg']} at {err.errors()[0]['loc']}") from None
-    return files
+
+
+def read_training_summary(run_dir: Path) -> TrainingSummary:
+    """The one run file ``load_finetuned`` does not read: it goes into the metadata as is."""
+    try:
+        return TrainingSummary.model_validate_json((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    except ValidationError as err:
+        raise UserError(f"{run_dir / SUMMARY_FILE}: {_first_problem(err)}") from None
+
+
+def load_coder(run_dir: Path) -> "FinetunedCoder":
+    """The fine-tuned coder with its labels, thresholds and segmentation: the run directory read once."""
+    from trainer.models import load_finetuned
+
+    try:
+        return load_finetuned(run_dir)
+    except ValidationError as err:  # labels/thresholds/segmentation JSON of the wrong shape
+        raise UserError(f"{run_dir}: {_first_problem(err)}") from None
+    except (ValueError, FileNotFoundError) as err:
+        raise UserError(f"cannot load the model in {run_dir}: {err}") from None
+
+
+def _first_problem(err: ValidationError) -> str:
+    """Schema, message and place only: never the offending input."""
+    first = err.errors()[0]
+    return f"not a valid {err.title}: {first['msg']} at {first['loc']}"
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -157,7 +167,6 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
     import torch
 
     from trainer.export_onnx import ServedCoder, check_parity, convert_fp16, example_batch, export_onnx
-    from trainer.models import load_finetuned
 
     started = time.monotonic()
     run_dir, repository = Path(run_dir), Path(repository)
@@ -167,22 +176,16 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
         raise UserError(f"unknown variant(s) {unknown or '(none)'}; choose from {', '.join(VARIANTS)}")
     if options.top_k < 0:
         raise UserError(f"--top-k must be >= 0 (got {options.top_k})")
-    files = read_run_files(run_dir)
+    check_run_dir(run_dir)
+    summary = read_training_summary(run_dir)
     version = next_version(repository, options.name, options.version)
-    tokenizer = load_tokenizer(files[TOKENIZER_FILE])
-    try:
-        coder = load_finetuned(run_dir)
-    except (ValueError, FileNotFoundError) as err:
-        raise UserError(f"cannot load the model in {run_dir}: {err}") from None
-    labels: LabelSpace = files["labels.json"]
-    if tuple(coder.labels.codes) != tuple(labels.codes):
-        raise UserError(f"{run_dir}: the model's label space differs from labels.json")
+    coder = load_coder(run_dir)
+    labels, segmentation, tokenizer_path = coder.labels, coder.segmentation, coder.tokenizer_path
+    tokenizer = load_tokenizer(tokenizer_path)
 
-    example = example_batch(tokenizer.get_vocab_size(), len(SPECIAL_TOKENS), lengths=(min(37, files["segmentation.json"].max_length), 24, 9))
+    example = example_batch(tokenizer.get_vocab_size(), len(SPECIAL_TOKENS), lengths=(min(37, segmentation.max_length), 24, 9))
     with torch.no_grad():
         probe = coder(*example)
-    if probe.logits.shape[1] != len(labels):
-        raise UserError(f"{run_dir}: the model predicts {probe.logits.shape[1]} codes but labels.json has {len(labels)}")
     top_k = options.top_k if probe.token_attention is not None else 0
     if options.top_k and not top_k:
         log.info("%s has no per-code token attention: exporting probs only (evidence_top_k=0)", coder.architecture)
@@ -209,7 +212,7 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
         if options.fp16:
             convert_fp16(onnx_path, onnx_path)
         batches = [tuple(t.numpy() for t in example_batch(tokenizer.get_vocab_size(), len(SPECIAL_TOKENS), lengths, seed))
-                   for seed, lengths in enumerate([(20, 11), (min(64, files["segmentation.json"].max_length), 40, 7, 3)])]
+                   for seed, lengths in enumerate([(20, 11), (min(64, segmentation.max_length), 40, 7, 3)])]
         parity = check_parity(served, onnx_path, batches, tie_gap=1e-5 if not options.fp16 else tolerance)
         log.info("parity ONNX vs PyTorch (%s): %s", "fp16" if options.fp16 else "fp32", parity)
         if not parity.within(tolerance):
@@ -217,12 +220,12 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
 
         metadata = ModelMetadata(
             model_name=options.name, version=version, architecture=coder.architecture,
-            created_at=dt.datetime.now(dt.timezone.utc), labels=labels, thresholds=files["thresholds.json"],
-            segmentation=files["segmentation.json"], tokenizer_file=TOKENIZER_FILE, deid_placeholders=PLACEHOLDERS,
-            evidence_top_k=top_k, precision="fp16" if options.fp16 else "fp32", training=files["training_summary.json"],
+            created_at=dt.datetime.now(dt.timezone.utc), labels=labels, thresholds=coder.thresholds,
+            segmentation=segmentation, tokenizer_file=TOKENIZER_FILE, deid_placeholders=PLACEHOLDERS,
+            evidence_top_k=top_k, precision="fp16" if options.fp16 else "fp32", training=summary,
         )
         (staged_version / METADATA_FILE).write_text(metadata.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        shutil.copyfile(files[TOKENIZER_FILE], staged_version / TOKENIZER_FILE)
+        shutil.copyfile(tokenizer_path, staged_version / TOKENIZER_FILE)
         if "cpu-python" in options.variants:
             shutil.copyfile(PYTHON_BACKEND_MODEL, staged_version / "model.py")
 

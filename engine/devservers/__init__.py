@@ -1,5 +1,6 @@
-"""Real servers on loopback for development, tests and the demo (never mocks): each module starts one
-server as a child process on free ports and stops it by pid. Torch-free, standard library only."""
+"""Real servers on loopback for development, tests and the demo (never mocks): ``kafka``, ``redis`` and ``triton``
+each start one server as a child process on free ports and stop it by pid (torch-free, standard library only);
+``environment`` builds the ``ICDCODER_*`` environment of an engine run against them."""
 
 from __future__ import annotations
 

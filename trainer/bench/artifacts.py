@@ -55,7 +55,9 @@ class Artifacts:
 
     @property
     def eval_split(self) -> str:
-        return "test" if (self.dataset / "test.jsonl").is_file() else "dev"
+        from trainer.data.dataset import evaluation_split
+
+        return evaluation_split(self.dataset)
 
     @cached_property
     def corpus(self):

@@ -14,7 +14,6 @@ Servers are started here on free loopback ports (``engine.devservers``) and stop
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -22,33 +21,20 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from engine.devservers.environment import engine_environment, kafka_settings, topic_names
+from schemas.settings import KafkaSettings
 from trainer.bench.artifacts import MODEL_NAME, Artifacts
 from trainer.bench.common import BenchConfig, Stopwatch, percentiles, say
 from trainer.bench.inference_speed import mtsamples_texts
 
 GOAL_MAX_OVERHEAD = 0.15
 AUTO_RATE_SHARE = 0.5  # pipeline_rate 0: offer half the measured capacity, so latency is not queueing behind a backlog
-TOPICS = {"input": "bench.documentreference", "output": "bench.suggestions", "dead_letter": "bench.dead-letter", "audit": "bench.audit", "feedback": "bench.feedback"}
 
 
 def documents(texts: list[str], prefix: str) -> list[dict]:
     from trainer.data.docref import document_reference
 
     return [document_reference(t, doc_id=f"{prefix}-{i}", subject=f"Patient/{prefix}-{i}", encounter=f"Encounter/{prefix}-{i}") for i, t in enumerate(texts)]
-
-
-def engine_env(bootstrap: str, redis_url: str, triton_grpc: str, repository: Path) -> dict[str, str]:
-    from engine.devservers import free_port
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ICDCODER_")}
-    env.update({f"ICDCODER_KAFKA_{k.upper()}_TOPIC": v for k, v in TOPICS.items()})
-    env.update({
-        "ICDCODER_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "ICDCODER_KAFKA_GROUP_ID": "bench-engine",
-        "ICDCODER_KAFKA_SESSION_TIMEOUT_MS": "6000",  # Tansu completes the first join after session_timeout / 2
-        "ICDCODER_REDIS_URL": redis_url, "ICDCODER_TRITON_URL": triton_grpc, "ICDCODER_MODEL_REPOSITORY": str(repository),
-        "ICDCODER_MODEL_NAME": MODEL_NAME, "ICDCODER_ENGINE_METRICS_PORT": str(free_port()), "ICDCODER_ENGINE_HEALTH_PORT": str(free_port()),
-    })
-    return env
 
 
 def raw_inference(texts: list[str], runtime, backend) -> dict[str, Any]:
@@ -86,14 +72,15 @@ def processor_run(texts: list[str], runtime, backend, batch: int) -> dict[str, A
 
 
 class Topics:
-    """Producer for the input topic and a reader of the output topic (partition assigned, no group)."""
+    """Producer for the input topic and a reader of the output and dead-letter topics (partitions assigned, no group)."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, kafka: KafkaSettings) -> None:
         from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, max_request_size=8 * 1024 * 1024)
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, fetch_max_bytes=64 * 1024 * 1024)
-        self.consumer.assign([TopicPartition(TOPICS["output"], 0), TopicPartition(TOPICS["dead_letter"], 0)])
+        self.kafka = kafka
+        self.producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=0, max_request_size=8 * 1024 * 1024)
+        self.consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False, group_id=None, fetch_max_bytes=64 * 1024 * 1024)
+        self.consumer.assign([TopicPartition(kafka.output_topic, 0), TopicPartition(kafka.dead_letter_topic, 0)])
         self.sent_ms: dict[bytes, int] = {}  # output key (encounter) -> input record timestamp
         self.outputs: list = []
         self.dead = 0
@@ -105,14 +92,14 @@ class Topics:
         for i, doc in enumerate(docs):
             if rate:  # offered load: note i leaves at start + i / rate
                 time.sleep(max(0.0, start + i / rate - time.monotonic()))
-            meta = self.producer.send(TOPICS["input"], key=doc["id"].encode(), value=json.dumps(doc).encode()).get(timeout=30)
+            meta = self.producer.send(self.kafka.input_topic, key=doc["id"].encode(), value=json.dumps(doc).encode()).get(timeout=30)
             self.sent_ms[doc["context"]["encounter"][0]["reference"].encode()] = meta.timestamp
 
     def wait_outputs(self, total: int, timeout_s: float, engine: subprocess.Popen) -> None:
         deadline = time.monotonic() + timeout_s
         while len(self.outputs) + self.dead < total and time.monotonic() < deadline:
             for tp, records in self.consumer.poll(timeout_ms=200).items():
-                if tp.topic == TOPICS["output"]:
+                if tp.topic == self.kafka.output_topic:
                     self.outputs.extend(records)
                 else:
                     self.dead += len(records)
@@ -128,17 +115,17 @@ class Topics:
 
 def service_run(cfg: BenchConfig, env: dict[str, str], texts: list[str], workdir: Path) -> dict[str, Any]:
     from engine.run_cli import create_topics
-    from schemas.settings import KafkaSettings
 
     sizes = cfg.sizes
     backlog, paced = documents(texts, "backlog"), documents(texts, "paced")
-    create_topics(KafkaSettings(bootstrap_servers=env["ICDCODER_KAFKA_BOOTSTRAP_SERVERS"], **{f"{k}_topic": v for k, v in TOPICS.items()}), 1, 1)
+    kafka = kafka_settings(env)
+    create_topics(kafka, 1, 1)
     total = 1 + len(backlog) + len(paced)
     workdir.mkdir(parents=True, exist_ok=True)
     with open(workdir / "engine.log", "wb") as log:
         engine = subprocess.Popen([sys.executable, "-m", "engine", "run", "--max-notes", str(total), "--idle-exit-s", "120"],
                                   env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    topics = Topics(env["ICDCODER_KAFKA_BOOTSTRAP_SERVERS"])
+    topics = Topics(kafka)
     try:
         with Stopwatch() as start:
             topics.send(documents(texts[:1], "warmup"))
@@ -204,7 +191,9 @@ def run(cfg: BenchConfig, art: Artifacts) -> dict[str, Any]:
         result["note_processor_triton"] = processor_run(texts, runtime, triton_backend, batch=32)
         say("pipeline: the engine service (python -m engine run) through Kafka and Triton ...")
         try:
-            result["service"] = service_run(cfg, engine_env(kafka.bootstrap, redis.url, triton.grpc_url, repository), texts, workdir / "service")
+            env = engine_environment(kafka.bootstrap, redis.url, repository, topic_names("bench"), triton_url=triton.grpc_url,
+                                     model_name=MODEL_NAME, kafka_group_id="bench-engine")
+            result["service"] = service_run(cfg, env, texts, workdir / "service")
         except Exception as err:  # noqa: BLE001 - reported, and the in-process figures above still stand
             result["service_error"] = f"{type(err).__name__}: {err}"[:500]
             say(f"  the service run failed: {result['service_error']}")

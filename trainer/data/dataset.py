@@ -17,11 +17,21 @@ from trainer.data.importers.jsonl import describe_validation_error, read_jsonl
 LABELS_FILE = "labels.json"
 
 
+def split_path(directory: str | Path, split: str) -> Path:
+    return Path(directory) / f"{split}.jsonl"
+
+
+def evaluation_split(directory: str | Path) -> str:
+    """The split results are reported on: ``test``, or ``dev`` where the dataset has no test split (``trainer
+    prepare`` keeps CodiEsp's given train/dev and writes only the splits that exist)."""
+    return "test" if split_path(directory, "test").is_file() else "dev"
+
+
 def load_split(directory: str | Path, split: str) -> list[NoteRecord]:
     """All records of ``train``/``dev``/``test`` (or ``unlabelled``); DataError if missing or empty."""
     if split not in (*SPLITS, "unlabelled"):
         raise DataError(f"unknown split {split!r}; expected one of {SPLITS} or 'unlabelled'")
-    path = Path(directory) / f"{split}.jsonl"
+    path = split_path(directory, split)
     if not path.is_file():
         present = sorted(p.stem for p in Path(directory).glob("*.jsonl")) if Path(directory).is_dir() else []
         raise MissingDataError(f"{path}: no {split} split (present: {present or 'none'}; run `python -m trainer prepare`)")
