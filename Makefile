@@ -41,8 +41,11 @@ demo: setup servers
 test: setup servers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# torch/onnxruntime threads of the full run (bench-quick keeps 1: per-core figures)
+BENCH_THREADS ?= $(shell nproc)
+
 bench: setup servers
-	$(PY) -m trainer bench --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results
+	$(PY) -m trainer bench --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results --threads $(BENCH_THREADS)
 
 bench-quick: setup servers
 	$(PY) -m trainer bench --quick --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results
