@@ -93,3 +93,16 @@ def test_summary_is_labelled_and_has_a_section_per_family(bench_results):
         assert heading in text
     assert "Goal >= 100 notes/s per core" in text and "smoke test" in text
     assert "nan" not in text.lower().replace("financ", "")
+
+
+def test_a_partial_rerun_keeps_the_other_families_runs():
+    from trainer.bench.runner import merge_run_info
+
+    full = {"families": ["quality", "deid", "pipeline"], "seconds": 600.0, "family_seconds": {"quality": 500.0, "deid": 20.0, "pipeline": 80.0},
+            "errors": {"pipeline": "RuntimeError: engine exited"}, "note": "full"}
+    first = merge_run_info({}, full, "full")
+    rerun = {"families": ["pipeline"], "seconds": 90.0, "family_seconds": {"pipeline": 90.0}, "errors": {}, "note": "after the engine change"}
+    merged = merge_run_info(first, rerun, "full")
+    assert [r["families"] for r in merged["runs"]] == [["quality", "deid"], ["pipeline"]]
+    assert merged["errors"] == {}  # the failed family was measured again
+    assert merge_run_info(merged, rerun, "quick")["runs"] == [rerun]  # another mode starts afresh

@@ -108,6 +108,12 @@ def pipeline_section(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _measured_line(r: dict[str, Any]) -> str:
+    m = r.get("machine", {})
+    load = m.get("load_average_1_5_15") or ["?"]
+    return f"\n_Measured {m.get('date_utc', '?')} UTC, commit {m.get('git_commit', '?')}, load average {load[0]} at the start, {r.get('family_seconds', 0) / 60:.1f} min._"
+
+
 SECTIONS = {"quality": quality_section, "inference": inference_section, "training": training_section, "deid": deid_section, "pipeline": pipeline_section}
 
 
@@ -120,14 +126,14 @@ def render_summary(results: dict[str, dict[str, Any]], run_info: dict[str, Any])
                   "and show directions; they are not the paper's numbers. `make bench` runs the full mode.", ""]
     if any_result:
         lines += [f"Machine: {machine_line(any_result['machine'])}.", ""]
-    if run_info.get("note"):
-        lines += [run_info["note"], ""]
-    if run_info.get("seconds") is not None:
-        lines += [f"This run took {run_info['seconds'] / 60:.1f} min wall for: {', '.join(run_info.get('families', []))}.", ""]
+    for run in run_info.get("runs", []):
+        lines += [f"- run of {run.get('date_utc', '?')} UTC: {', '.join(run['families'])} ({run['seconds'] / 60:.1f} min wall for "
+                  f"{', '.join(f'{f} {s / 60:.1f}' for f, s in run.get('family_seconds', {}).items())})" + (f"; {run['note']}" if run.get("note") else "")]
+    lines += [""]
     for family, section in SECTIONS.items():
         if family in results:
             try:
-                lines += section(results[family]) + [""]
+                lines += section(results[family]) + [_measured_line(results[family]), ""]
             except (KeyError, TypeError) as err:  # a result written by an older version: say so, keep the rest
                 lines += [f"## {family}", "", f"(result file not in the expected shape: {type(err).__name__}: {err})", ""]
         elif family in run_info.get("errors", {}):

@@ -45,13 +45,30 @@ def run_benchmarks(cfg: BenchConfig, families: Sequence[str] = FAMILIES, note: s
             path = write_result(cfg, family, payload, machine)
             seconds[family] = round(sw.seconds, 1)
             say(f"{family} done in {sw.seconds:.0f} s -> {path}")
-    run_info = {"mode": cfg.mode, "families": chosen, "seconds": round(total.seconds, 1), "family_seconds": seconds, "errors": errors,
-                "artifacts": art.summary(), "note": note}
+    this_run = {"families": chosen, "seconds": round(total.seconds, 1), "family_seconds": seconds, "errors": errors,
+                "artifacts": art.summary(), "note": note, "date_utc": describe_machine()["date_utc"]}
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.out_dir / RUN_FILE).write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
+    run_file = cfg.out_dir / RUN_FILE
+    earlier = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else {}
+    run_file.write_text(json.dumps(merge_run_info(earlier, this_run, cfg.mode), indent=2) + "\n", encoding="utf-8")
     summary = write_summary(cfg.out_dir, cfg.mode)
     say(f"summary: {summary} ({total.seconds / 60:.1f} min)")
     return summary
+
+
+def merge_run_info(earlier: dict, this_run: dict, mode: str) -> dict:
+    """run.json after this run. A run of some families (e.g. ``--only pipeline`` after an engine change)
+    replaces those families' results but keeps the others', so run.json lists every run whose results the
+    summary still shows; a run in another mode starts afresh."""
+    earlier_runs = earlier.get("runs") or ([earlier] if "families" in earlier else [])  # run.json of one run (older format)
+    runs = [dict(r) for r in earlier_runs if earlier.get("mode") == mode]
+    for r in runs:  # a family measured again no longer comes from the earlier run
+        r["families"] = [f for f in r["families"] if f not in this_run["families"]]
+    runs = [r for r in runs if r["families"]] + [this_run]
+    errors: dict[str, str] = {}
+    for r in runs:
+        errors.update({f: e for f, e in r.get("errors", {}).items() if f in r["families"]})
+    return {"mode": mode, "runs": runs, "errors": errors}
 
 
 def write_summary(out_dir: Path, mode: str) -> Path:
