@@ -2,7 +2,7 @@
 shared tiny fixtures (synthetic dataset, tiny tokenizer, tiny fine-tuned BERT-XML and its exported
 repository), write JSON and SUMMARY.md of the expected shape, and every measured number is finite and
 positive. No timing thresholds: speed goals are judged by ``make bench``, not here. The pipeline family
-(Kafka, Triton, the engine process) is left to the full benchmark; the engine's own e2e tests cover it.
+runs too, on a handful of notes (its own Kafka, Redis, tritonserver and engine process).
 """
 
 from __future__ import annotations
@@ -106,3 +106,21 @@ def test_a_partial_rerun_keeps_the_other_families_runs():
     assert [r["families"] for r in merged["runs"]] == [["quality", "deid"], ["pipeline"]]
     assert merged["errors"] == {}  # the failed family was measured again
     assert merge_run_info(merged, rerun, "quick")["runs"] == [rerun]  # another mode starts afresh
+
+
+def test_pipeline_family_runs_the_engine_service_end_to_end(tmp_path, data_dir, synthetic_dataset_dir, tiny_tokenizer_dir, tiny_xml_run_dir, exported_model_repo):
+    from trainer.bench.artifacts import Artifacts
+    from trainer.bench.runner import run_benchmarks
+
+    cfg = BenchConfig(data_dir=data_dir, out_dir=tmp_path / "results", work_dir=tmp_path / "work", quick=True,
+                      sizes_override=dataclasses.replace(TINY, pipeline_notes=6))
+    art = Artifacts.prebuilt(cfg, dataset=synthetic_dataset_dir, vocab=tiny_tokenizer_dir, speed_run=tiny_xml_run_dir, speed_repository=exported_model_repo)
+    summary = run_benchmarks(cfg, ["pipeline"], artifacts=art)
+    result = json.loads((cfg.out_dir / "pipeline.json").read_text())
+    assert "service_error" not in result, result.get("service_error")
+    service = result["service"]
+    assert service["backlog"]["notes"] == 6 and service["paced"]["notes"] == 6 and service["dead_letters"] == 0
+    assert service["engine_exit_status"] == 0
+    assert result["raw_triton"]["notes_per_s"] > 0 and isinstance(result["service_goal_met"], bool)
+    assert set(result["note_processor_triton"]["stage_ms_per_note"]) == {"parse", "deid", "segment", "infer", "aggregate", "fhir"}
+    assert "End to end: engine vs raw inference" in summary.read_text()
