@@ -98,7 +98,10 @@ class TritonSettings(BaseSettings):
     max_retries: int = Field(8, ge=0)
     backoff_initial_s: float = Field(0.2, gt=0)
     backoff_max_s: float = Field(10.0, gt=0)
-    max_segments_per_request: int = Field(32, ge=1)
+    # Segments per inference request. 1: a request is padded only to its own segment's 32-token bucket, never
+    # to a longer neighbour's; Triton's dynamic batcher merges concurrent same-shape requests into GPU batches.
+    # On CPU, 1 runs 2x the notes/s of 32 at max length 1,024 (docs/deploy.md, "Batching numbers").
+    max_segments_per_request: int = Field(1, ge=1)
 
 
 class ModelSettings(BaseSettings):

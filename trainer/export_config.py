@@ -51,7 +51,7 @@ class TensorSpec:
 class ServingConfig:
     """The knobs of config.pbtxt; docs/deploy.md justifies the defaults."""
 
-    max_batch_size: int = 64  # segments per merged batch: 2 requests of ICDCODER_TRITON_MAX_SEGMENTS_PER_REQUEST=32
+    max_batch_size: int = 64  # segments per merged batch (requests carry ICDCODER_TRITON_MAX_SEGMENTS_PER_REQUEST, default 1)
     max_queue_delay_us: int = 2000  # 2 ms, small next to a BERT-base forward on 32x1024 tokens
     gpu_instances: int = 1
     cpu_instances: int = 1

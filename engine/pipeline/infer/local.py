@@ -14,7 +14,7 @@ from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITI
 class LocalOnnxBackend(InferenceBackend):
     """onnxruntime on ``<repository>/<model>/<version>/model.onnx``; CUDA when onnxruntime has it."""
 
-    def __init__(self, onnx_path: Path, max_segments_per_request: int = 32, intra_op_threads: int = 0) -> None:
+    def __init__(self, onnx_path: Path, max_segments_per_request: int = 1, intra_op_threads: int = 0) -> None:
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             raise FileNotFoundError(f"no ONNX model at {onnx_path}")

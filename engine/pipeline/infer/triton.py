@@ -51,7 +51,7 @@ def _strip_scheme(url: str) -> tuple[str, bool]:
 
 
 class TritonBackend(InferenceBackend):
-    def __init__(self, settings: TritonSettings, model_version: int, evidence: bool, concurrency: int = 4, sleep: Callable[[float], None] = time.sleep,
+    def __init__(self, settings: TritonSettings, model_version: int, evidence: bool, concurrency: int = 8, sleep: Callable[[float], None] = time.sleep,
                  n_codes: int | None = None) -> None:
         if not settings.url:
             raise ValueError("TritonBackend needs ICDCODER_TRITON_URL")
