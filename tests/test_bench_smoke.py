@@ -104,6 +104,7 @@ def test_a_partial_rerun_keeps_the_other_families_runs():
     rerun = {"families": ["pipeline"], "seconds": 90.0, "family_seconds": {"pipeline": 90.0}, "errors": {}, "note": "after the engine change"}
     merged = merge_run_info(first, rerun, "full")
     assert [r["families"] for r in merged["runs"]] == [["quality", "deid"], ["pipeline"]]
+    assert merged["runs"][0]["family_seconds"] == {"quality": 500.0, "deid": 20.0}
     assert merged["errors"] == {}  # the failed family was measured again
     assert merge_run_info(merged, rerun, "quick")["runs"] == [rerun]  # another mode starts afresh
 

@@ -64,6 +64,7 @@ def merge_run_info(earlier: dict, this_run: dict, mode: str) -> dict:
     runs = [dict(r) for r in earlier_runs if earlier.get("mode") == mode]
     for r in runs:  # a family measured again no longer comes from the earlier run
         r["families"] = [f for f in r["families"] if f not in this_run["families"]]
+        r["family_seconds"] = {f: s for f, s in r.get("family_seconds", {}).items() if f in r["families"]}
     runs = [r for r in runs if r["families"]] + [this_run]
     errors: dict[str, str] = {}
     for r in runs:
