@@ -165,6 +165,6 @@ def build_service(settings: EngineSettings, stop: threading.Event) -> Iterator:
         producer.flush(timeout=30)
         producer.close(timeout=30)
         source.close()
-        backend.close()
+        processor.close()  # its inference thread, then the backend
         service.health.close()
         store.client.close()
