@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: setup servers
-	$(PY) -m trainer demo
+	$(PY) -m bench demo
 
 test: setup servers
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -45,10 +45,10 @@ test: setup servers
 BENCH_THREADS ?= $(shell nproc)
 
 bench: setup servers
-	$(PY) -m trainer bench --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results --threads $(BENCH_THREADS)
+	$(PY) -m bench run --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results --threads $(BENCH_THREADS)
 
 bench-quick: setup servers
-	$(PY) -m trainer bench --quick --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results
+	$(PY) -m bench run --quick --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
+from engine.io.dead_letters import DeadLetterWriter
+from engine.io.processed import ProcessedStore
 from engine.observability import Health, Metrics
-from engine.pipeline.dead_letter import DeadLetterWriter
-from engine.pipeline.idempotency import ProcessedStore
-from engine.pipeline.types import ProcessedNote, ProcessingError, Sink, SourceRecord, TransientError, root_cause_name
+from engine.pipeline.types import ProcessedNote, Sink, SourceRecord
+from schemas.errors import ProcessingError, TransientError, root_cause_name
 
 log = logging.getLogger(__name__)
 

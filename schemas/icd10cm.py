@@ -19,6 +19,7 @@ from typing import Iterable
 from pydantic import BaseModel, ConfigDict
 
 RELEASE = "ICD-10-CM 2026"
+ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"  # the code system URL of ICD-10-CM codings in FHIR
 
 
 def normalise(code: str) -> str:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Sequence
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.labels import LabelSpace
@@ -49,6 +51,10 @@ class Thresholds(BaseModel):
 
     def for_code(self, code: str) -> float:
         return self.per_code.get(code, self.global_threshold)
+
+    def vector(self, codes: Sequence[str]) -> np.ndarray:
+        """The threshold of each code, in the given (label-space) order: what scores are compared with."""
+        return np.array([self.for_code(c) for c in codes], dtype=np.float64)
 
 
 class SegmentationParams(BaseModel):

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Sequence
 
 from engine.deid._presidio import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
-
 from engine.deid.dateshift import shift_date_text, shift_days
 from engine.deid.recognizers import PRESIDIO_ENTITIES, default_recognizers
 from engine.deid.replace import apply_redactions, merge_spans

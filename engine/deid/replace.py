@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-
 from typing import Callable, Iterable, Sequence
 
 from engine.deid.types import DeidResult, Replacement

@@ -53,10 +53,6 @@ class NoteCodes:
     suggestions: tuple[Suggestion, ...]
 
 
-def threshold_vector(metadata: ModelMetadata) -> np.ndarray:
-    return np.array([metadata.thresholds.for_code(c) for c in metadata.labels.codes], dtype=np.float64)
-
-
 def aggregate_notes(
     segments: Sequence[Segment],
     result: InferenceResult,
@@ -67,7 +63,7 @@ def aggregate_notes(
     thresholds: np.ndarray | None = None,
 ) -> list[NoteCodes]:
     """Scores and suggestions for notes ``0..n_notes-1`` from the results of their ``segments``.
-    ``thresholds``: ``threshold_vector(metadata)`` when the caller keeps it (``ModelRuntime.thresholds``).
+    ``thresholds``: the version's threshold vector when the caller keeps it (``ModelRuntime.thresholds``).
 
     Per note, the work over all codes is vectorised; Python only touches the codes above the score floor,
     a few dozen per note however large the label space (the hot path of the engine)."""
@@ -77,7 +73,7 @@ def aggregate_notes(
         raise ValueError(f"model returned {result.probs.shape[1]} codes, label space has {len(metadata.labels)}")
     note_index = np.array([s.note_index for s in segments])
     note_probs = max_over_segments(result.probs, note_index, n_notes).astype(np.float64)
-    thresholds = threshold_vector(metadata) if thresholds is None else thresholds
+    thresholds = metadata.thresholds.vector(metadata.labels.codes) if thresholds is None else thresholds
     codes, descriptions = metadata.labels.codes, metadata.labels.descriptions
     out = []
     for i in range(n_notes):

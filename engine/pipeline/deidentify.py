@@ -7,8 +7,9 @@ never reaches the model, the audit log or any output.
 
 from __future__ import annotations
 
-from engine.deid import DeidConfig, DeidError, Deidentifier, DeidResult
-from engine.pipeline.types import ParsedNote, ProcessingError
+from engine.deid import DeidConfig, Deidentifier, DeidError, DeidResult
+from engine.pipeline.types import ParsedNote
+from schemas.errors import ProcessingError
 from schemas.settings import EngineSettings
 
 

@@ -11,7 +11,7 @@ version). Conditions carry that as an identifier and are written with a conditio
 (``PUT Condition?identifier=system|value``); the Provenance has no searchable identifier, so it gets a
 client-assigned id from the same hash and a plain ``PUT Provenance/<id>``. Re-sending a note's Bundle
 therefore changes nothing on a FHIR server; a new model version creates new resources beside the old.
-The coder feedback (``engine/feedback.py``) sends the same Condition entries (``condition_entry``) with
+The coder feedback (``engine/worklist/feedback.py``) sends the same Condition entries (``condition_entry``) with
 the coder's verification status, so a decision updates the suggestion in place (re-sending the engine's
 Bundle after that would set it back to unconfirmed; see ``docs/worklist.md``).
 
@@ -37,13 +37,14 @@ from typing import Any, Sequence
 
 from pydantic import ValidationError
 
-from engine.fhir_release import resource_class
-from engine.pipeline.parse import error_locations
-from engine.pipeline.types import ParsedNote, ProcessingError
+from engine.pipeline.types import ParsedNote
 from schemas.envelopes import ModelRef, Suggestion
+from schemas.errors import ProcessingError
+from schemas.fhir.release import resource_class
+from schemas.fhir.validation import error_locations
+from schemas.icd10cm import ICD10CM_SYSTEM
 from schemas.model_repo import ModelMetadata
 
-ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 PROJECT_FHIR_BASE = "https://icd-coder.org/fhir"  # canonical base of this project's FHIR artefacts
 EXT_SCORE = f"{PROJECT_FHIR_BASE}/StructureDefinition/suggestion-score"  # valueDecimal 0..1
 EXT_THRESHOLD = f"{PROJECT_FHIR_BASE}/StructureDefinition/suggestion-threshold"  # valueDecimal 0..1

@@ -20,16 +20,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from engine.model_runtime import ModelRuntime
+from engine.infra.model import ModelRuntime
 from engine.pipeline.aggregate import AggregationParams, aggregate_notes
 from engine.pipeline.deidentify import deidentify_note, make_deidentifier
 from engine.pipeline.fhir_bundle import build_bundle, check_codings, note_key
 from engine.pipeline.infer.base import InferenceBackend, InferenceResult, run_segments
 from engine.pipeline.parse import parse_document_reference
 from engine.pipeline.segment import segment_texts, segments_per_note
-from schemas.text import Segment
-from engine.pipeline.types import ParsedNote, ProcessedNote, ProcessingError, SourceRecord
+from engine.pipeline.types import ParsedNote, ProcessedNote, SourceRecord
+from schemas.errors import ProcessingError
 from schemas.settings import EngineSettings
+from schemas.text import Segment
 
 # Given note keys (``fhir_bundle.note_key``), return when each was first processed, for those that were.
 # The service answers from its processed-note records, so a re-delivered note keeps its first time and
@@ -82,17 +83,6 @@ class NoteProcessor:
         self.model = runtime.model_ref
         self.params = AggregationParams.from_settings(settings)
         self._inference_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-
-    @classmethod
-    def from_settings(cls, settings: EngineSettings, **kwargs: object) -> "NoteProcessor":
-        """Load the model version named by ``ICDCODER_MODEL_*`` and pick the backend (Triton when
-        ``ICDCODER_TRITON_URL`` is set, else in-process onnxruntime). ``processor.backend.check()`` tells
-        whether the model can serve. Raises FileNotFoundError/ValueError for a bad repository."""
-        from engine.model_runtime import load_runtime_from_settings
-        from engine.pipeline.infer.factory import make_backend
-
-        runtime = load_runtime_from_settings(settings.model)
-        return cls(runtime, make_backend(settings, runtime), settings, **kwargs)  # type: ignore[arg-type]
 
     def close(self) -> None:
         self._inference_thread.shutdown(wait=True, cancel_futures=True)

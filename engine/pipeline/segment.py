@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from engine.model_runtime import ModelRuntime
+from engine.infra.model import ModelRuntime
 from schemas.text import Segment, segment_notes
 
 

@@ -25,6 +25,7 @@ from schemas.icd10cm import RELEASE, load_code_set
 from schemas.labels import LabelSpace
 from schemas.notes import SPLITS, NoteRecord
 from trainer.data.chronic import impute_chronic_codes
+from trainer.data.deid import deidentify_texts
 from trainer.data.importers import DataError, ImportReport
 from trainer.data.split import assign_splits
 from trainer.data.stats import DatasetStats, code_frequency, plot_statistics, split_stats
@@ -107,19 +108,10 @@ def _load_sources(config: PrepareConfig) -> _Sources:
 
 
 def _deidentify(records: list[NoteRecord], desc: str, show_progress: bool, skipped: Counter) -> list[NoteRecord]:
-    """Run every text through the engine's de-identifier (placeholders identical to serving)."""
-    try:
-        from engine.deid import DeidError, Deidentifier
-    except ImportError as err:
-        raise DataError(f"the de-identifier (engine.deid) cannot be loaded ({err}); only for public or synthetic data: --no-deid") from err
-
-    deid = Deidentifier()
-    out = []
-    for r in tqdm(records, desc=f"de-identifying {desc}", unit=" notes", disable=not show_progress):
-        try:
-            out.append(r.model_copy(update={"text": deid.deidentify(r.text, patient_key=r.patient_id).text}))
-        except DeidError:
-            skipped["de-identification failed"] += 1  # never keep text that may still hold PHI
+    """Every text through the engine's de-identifier (``trainer.data.deid``); failed notes are dropped and counted."""
+    texts = deidentify_texts([r.text for r in records], [r.patient_id for r in records], desc=f"de-identifying {desc}", progress=show_progress)
+    out = [r.model_copy(update={"text": text}) for r, text in zip(records, texts) if text is not None]
+    skipped["de-identification failed"] += len(records) - len(out)
     return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from transformers import BertForMaskedLM, BertModel, PreTrainedTokenizerFast
 
 from schemas.cli import UserError
-from schemas.text import MASK, PAD, SEP, CLS, UNK
+from schemas.text import CLS, MASK, PAD, SEP, UNK
 from trainer.encoder.config import PRESETS, EncoderConfig, encoder_config
 from trainer.encoder.positions import extend_position_embeddings
 

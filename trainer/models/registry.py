@@ -67,4 +67,4 @@ def build_coder(config: CoderConfig, labels: LabelSpace, tokenizer: Tokenizer) -
             model.embeddings.weight.data.copy_(embeddings_from_encoder(table, config.embedding_dim))
             log.info("bi-GRU word embeddings initialised from %s's input embeddings (PCA to %d-d)", config.encoder, config.embedding_dim)
         return model, config
-    raise ValueError(f"{config.architecture!r} is not a torch architecture (logreg is fitted by trainer.finetune)")
+    raise ValueError(f"{config.architecture!r} is not a torch architecture (logreg is fitted by trainer.finetune.train)")

@@ -113,7 +113,7 @@ def load_finetuned(run_dir: str | Path, device: str | torch.device = "cpu") -> F
     run_dir = Path(run_dir)
     config, labels, thresholds, segmentation = read_run_metadata(run_dir)
     if not config.is_torch:
-        raise ValueError(f"{run_dir} holds a {config.architecture} model, which is not a torch coder (not exportable); use trainer.evaluate for it")
+        raise ValueError(f"{run_dir} holds a {config.architecture} model, which is not a torch coder (not exportable); use trainer.evaluate.evaluation for it")
     encoder_config = None
     if config.architecture in ("bert-xml", "bert-cls"):
         encoder_config = BertConfig.from_json_file(str(run_dir / ENCODER_CONFIG_FILE))

@@ -4,9 +4,7 @@ and none needs an NLP model."""
 
 from __future__ import annotations
 
-from engine.deid._presidio import EntityRecognizer
-from engine.deid._presidio import CreditCardRecognizer, EmailRecognizer, MacAddressRecognizer
-
+from engine.deid._presidio import CreditCardRecognizer, EmailRecognizer, EntityRecognizer, MacAddressRecognizer
 from engine.deid.recognizers.dates import date_recognizer
 from engine.deid.recognizers.locations import CityRecognizer, address_recognizer
 from engine.deid.recognizers.names import NameRecognizer

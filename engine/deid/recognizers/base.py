@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from engine.deid._presidio import EntityRecognizer, RecognizerResult
-
 from schemas.phi import PhiCategory
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 from engine.deid._presidio import EntityRecognizer, RecognizerResult
-
 from engine.deid.lexicons import Lexicons, key, load_lexicons
 from engine.deid.recognizers.base import RegexRecognizer, rule
 from engine.deid.recognizers.names import STOP

@@ -11,7 +11,6 @@ import re
 from typing import Literal
 
 from engine.deid._presidio import EntityRecognizer, RecognizerResult
-
 from engine.deid.lexicons import EPONYM_HEADS, Lexicons, key, load_lexicons
 from schemas.phi import PhiCategory
 

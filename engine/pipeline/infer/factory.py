@@ -3,7 +3,7 @@ model's ONNX file in-process (the embedded default)."""
 
 from __future__ import annotations
 
-from engine.model_runtime import ModelRuntime
+from engine.infra.model import ModelRuntime
 from engine.pipeline.infer.base import InferenceBackend
 from schemas.settings import EngineSettings
 

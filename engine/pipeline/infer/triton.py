@@ -22,7 +22,7 @@ import numpy as np
 from tritonclient.utils import InferenceServerException
 
 from engine.pipeline.infer.base import InferenceBackend, InferenceResult
-from engine.pipeline.types import TransientError
+from schemas.errors import TransientError
 from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS, output_names
 from schemas.settings import TritonSettings
 

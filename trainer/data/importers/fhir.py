@@ -6,7 +6,7 @@ with R4 for these two resources).
 A Condition labels a note when it names the note's encounter (``Condition.encounter`` equals one of
 ``DocumentReference.context.encounter``) or points at the note as evidence
 (``Condition.evidence.detail`` = ``DocumentReference/<id>``). Text extraction is the engine's
-(``engine.pipeline.parse.extract_text``: text/plain with its charset, HTML reduced to text), so training
+(``schemas.fhir.attachment.extract_text``: text/plain with its charset, HTML reduced to text), so training
 and serving read attachments identically.
 
 Errors (DataError, file and line): malformed JSON, a resource that fails validation, a DocumentReference
@@ -19,17 +19,17 @@ differential: the engine's undecided suggestions are unconfirmed/provisional), C
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
 from pydantic import ValidationError
 
+from schemas.fhir.ndjson import read_resources
+from schemas.icd10cm import ICD10CM_SYSTEM
 from schemas.notes import NoteRecord
 from trainer.data.importers import DataError, ImportReport, MissingDataError, clean_code, where
 
-ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 # Not established diagnoses. "unconfirmed"/"provisional" also mark this engine's own suggestions that no
 # coder has decided: training on them would teach the next model its predecessor's guesses.
 _IGNORED_STATUSES = {"refuted", "entered-in-error", "unconfirmed", "provisional", "differential"}
@@ -46,35 +46,22 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def _raw_resources(path: Path) -> Iterator[tuple[int | None, dict[str, Any]]]:
-    """(line or None, resource dict) for every resource in a file, Bundles flattened."""
+def _raw_resources(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, resource dict) for every resource in a file (``schemas.fhir.ndjson``), Bundles flattened; an
+    unreadable line is a DataError naming the file and line."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        for entry in read_resources(path):
+            if entry.error is not None:
+                problem = "malformed JSON" if entry.error.reason == "not_json" else "not a FHIR resource"
+                raise DataError(f"{where(path, entry.line)}: {problem} ({entry.error.detail})")
+            if entry.resource is not None:
+                yield entry.line, entry.resource
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err.strerror})") from err
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from err
-    if path.suffix == ".json":
-        chunks = [(None, text)]
-    else:
-        chunks = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-    for line, chunk in chunks:
-        try:
-            obj = json.loads(chunk)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{where(path, line if line is not None else err.lineno)}: malformed JSON ({err.msg})") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{where(path, line)}: expected a JSON object (a FHIR resource)")
-        if obj.get("resourceType") == "Bundle":
-            for entry in obj.get("entry") or []:
-                if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                    yield line, entry["resource"]
-        else:
-            yield line, obj
 
 
 def _validate(cls: type, obj: dict[str, Any], path: Path, line: int | None) -> Any:
-    from engine.pipeline.parse import error_locations  # field paths only, never values (PHI)
+    from schemas.fhir.validation import error_locations  # field paths only, never values (PHI)
 
     try:
         return cls.model_validate(obj)
@@ -98,8 +85,8 @@ def read_fhir(path: Path, report: ImportReport | None = None) -> Iterator[NoteRe
     from fhir.resources.R4B.condition import Condition
     from fhir.resources.R4B.documentreference import DocumentReference
 
-    from engine.pipeline.parse import extract_text
-    from engine.pipeline.types import ProcessingError
+    from schemas.errors import ProcessingError
+    from schemas.fhir.attachment import extract_text
 
     report = report if report is not None else ImportReport("fhir")
     docs: list[tuple[Any, str]] = []  # (DocumentReference, text)

@@ -5,9 +5,11 @@ text (compared after lower-casing and collapsing white space)."""
 from __future__ import annotations
 
 import csv
+import random
 from pathlib import Path
 from typing import Iterator
 
+from schemas.cli import default_data_dir
 from schemas.notes import NoteRecord
 from trainer.data.importers import DataError, ImportReport, MissingDataError, where
 
@@ -54,3 +56,12 @@ def read_mtsamples(path: Path, report: ImportReport | None = None) -> Iterator[N
         raise MissingDataError(f"{path}: no such file") from err
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"{path}: cannot read as UTF-8 CSV ({type(err).__name__})") from err
+
+
+def mtsamples_texts(csv_path: Path | None = None, *, min_chars: int = 0, sample: int | None = None, seed: int = 0) -> list[str]:
+    """The distinct transcriptions of at least ``min_chars`` characters in file order, or a seeded random
+    ``sample`` of them (their length distribution, not the first n). Default file: the data directory's
+    ``mtsamples/mtsamples.csv`` ($ICDCODER_DATA_DIR)."""
+    path = csv_path if csv_path is not None else default_data_dir() / "mtsamples" / "mtsamples.csv"
+    texts = [record.text for record in read_mtsamples(path) if len(record.text) >= min_chars]
+    return texts if sample is None else random.Random(seed).sample(texts, min(sample, len(texts)))

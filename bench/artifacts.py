@@ -1,0 +1,157 @@
+"""What several benchmark families need, built once per mode and sizes (``<work>/<mode>-<hash of the sizes>/``)
+with the project's own steps (prepare, vocab, pretrain, finetune, export) and reused when already there.
+
+- ``dataset``: CodiEsp (English diagnoses) through ``trainer.data.prepare``;
+- ``vocab``: the EHR WordPiece (``trainer.vocab``) on CodiEsp background/train/dev + MTSamples, with the
+  held-out notes of the OOV comparison;
+- ``ehr_encoder``: EHR-BERT pretrained from scratch with that vocabulary (``trainer.pretrain.train``);
+- ``speed_run`` / ``speed_repository``: the BERT-XML the speed families run, exported to a Triton model
+  repository (``trainer.export.repository``): full mode's Table 2 row "EHR-BERT 1,024 + XML" (trained, so the engine's
+  per-suggestion costs are realistic); quick mode's tiny model after two optimizer steps (shape only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from bench.common import BenchConfig, Stopwatch, say
+
+MODEL_NAME = "bert_xml"
+
+
+@dataclass
+class Artifacts:
+    cfg: BenchConfig
+    build_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        """One directory per mode and sizes: changed sizes never reuse models built with other ones."""
+        sizes = json.dumps(asdict(self.cfg.sizes), sort_keys=True, default=str)
+        return self.cfg.work_dir / f"{self.cfg.mode}-{hashlib.sha256(f'{sizes}|{self.cfg.seed}'.encode()).hexdigest()[:8]}"
+
+    def _timed_build(self, name: str, marker: Path, build) -> None:
+        if marker.exists():
+            say(f"reusing {name} in {marker.parent}")
+            return
+        say(f"building {name} ...")
+        with Stopwatch() as sw:
+            build()
+        self.build_seconds[name] = round(sw.seconds, 1)
+        say(f"{name} built in {sw.seconds:.0f} s")
+
+    @cached_property
+    def dataset(self) -> Path:
+        from trainer.data.prepare import PrepareConfig, prepare_dataset
+
+        out = self.root / "codiesp"
+        config = PrepareConfig(out=out, codiesp=self.cfg.data_dir / "codiesp", deid=self.cfg.sizes.prepare_deid, show_progress=True)
+        self._timed_build("CodiEsp dataset", out / "labels.json", lambda: prepare_dataset(config))
+        return out
+
+    @property
+    def eval_split(self) -> str:
+        from trainer.data.dataset import evaluation_split
+
+        return evaluation_split(self.dataset)
+
+    @cached_property
+    def corpus(self):
+        """Vocabulary/pretraining text and the held-out notes (``trainer.pretrain.data.load_corpus``)."""
+        from trainer.pretrain.data import load_corpus
+
+        corpus = load_corpus(self.cfg.data_dir)
+        if self.cfg.sizes.prepare_deid:
+            corpus.deidentify()
+        return corpus
+
+    @cached_property
+    def vocab(self) -> Path:
+        from trainer.vocab import save_tokenizer_dir, train_wordpiece
+
+        out = self.root / "vocab"
+        self._timed_build("EHR WordPiece vocabulary", out / "tokenizer.json", lambda: save_tokenizer_dir(train_wordpiece(self.corpus.train), out))
+        return out
+
+    @cached_property
+    def ehr_encoder(self) -> Path:
+        """EHR-BERT pretrained from scratch (MLM); its ``summary.json`` holds the training throughput."""
+        import torch
+
+        from trainer.encoder import encoder_config
+        from trainer.pretrain.train import PretrainSetup, pretrain
+        from trainer.training import OptimConfig, cleanup, setup_distributed
+
+        sizes = self.cfg.sizes
+        out = self.root / "pretrain"
+
+        def build() -> None:
+            torch.set_num_threads(self.cfg.threads)
+            setup = PretrainSetup(init=sizes.pretrain_encoder, encoder=encoder_config(sizes.pretrain_encoder, None, []), tokenizer_dir=str(self.vocab),
+                                  max_length=sizes.pretrain_max_length, corpus={"sources": ["codiesp", "mtsamples"], "deid": sizes.prepare_deid})
+            optim = OptimConfig(lr=5e-4 if sizes.pretrain_encoder != "tiny" else 1e-3, batch_size=8, max_steps=sizes.pretrain_steps, epochs=1,
+                                warmup_ratio=0.05, checkpoint_every=0, log_every=10, seed=self.cfg.seed)
+            info = setup_distributed("cpu")
+            try:
+                pretrain(setup, optim, info, out, self.corpus.train, self.corpus.held_out)
+            finally:
+                cleanup()
+
+        self._timed_build(f"EHR-BERT ({sizes.pretrain_encoder}) pretraining", out / "model" / "config.json", build)
+        return out / "model"
+
+    @cached_property
+    def speed_run(self) -> Path:
+        """The Table 2 row of the speed shape when the mode trains one (``quality.speed_model_row``: full mode's
+        EHR-BERT 1,024 + XML); otherwise (quick mode) a BERT-XML of the speed size after two optimizer steps,
+        whose weights are meaningless: speed is right, suggestion counts (aggregate/FHIR cost) are inflated."""
+        from bench.families import quality
+        from trainer.models import CoderConfig
+
+        sizes = self.cfg.sizes
+        row = quality.speed_model_row(self.cfg)
+        if row is not None:
+            out = quality.row_dir(self, row)
+            self._timed_build(f"speed model = quality row {row.name!r}", out / "thresholds.json", lambda: quality.train_row(self.cfg, self, row))
+            return out
+        out = self.root / "speed-run"
+        coder = CoderConfig(architecture="bert-xml", encoder=sizes.speed_encoder, max_length=max(sizes.speed_lengths), label_init="random")
+        self._timed_build(f"speed model (BERT-XML, {sizes.speed_encoder} encoder, 2 steps)", out / "thresholds.json",
+                          lambda: quality.finetune_row(self.cfg, self.dataset, out, coder, self.vocab / "tokenizer.json", max_steps=2))
+        return out
+
+    @cached_property
+    def speed_repository(self) -> Path:
+        """``speed_run`` exported: config.pbtxt is the CPU (Python backend) variant the local tritonserver serves."""
+        from trainer.export.repository import ExportOptions, export_model
+
+        repo = self.root / "model_repository"
+        options = ExportOptions(name=MODEL_NAME, variants=("cpu-python", "gpu-onnxruntime"))
+        self._timed_build("Triton model repository", repo / MODEL_NAME / "1" / "model.onnx", lambda: export_model(self.speed_run, repo, options))
+        return repo
+
+    @classmethod
+    def prebuilt(cls, cfg: BenchConfig, **built: object) -> "Artifacts":
+        """Artifacts some of which exist already (e.g. test fixtures): ``dataset=``, ``vocab=``, ``corpus=``,
+        ``ehr_encoder=``, ``speed_run=``, ``speed_repository=``; the others are built on demand."""
+        art = cls(cfg)
+        for name, value in built.items():
+            if not isinstance(getattr(cls, name, None), cached_property):
+                raise ValueError(f"{name!r} is not a benchmark artifact")
+            art.__dict__[name] = value  # what cached_property would have stored
+        return art
+
+    def is_built(self, name: str) -> bool:
+        """Whether this run already has artifact ``name`` (without building it)."""
+        return name in self.__dict__
+
+    def summary(self) -> dict:
+        return {"work_dir": str(self.root), "build_seconds": self.build_seconds}
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,144 @@
+"""``python -m trainer demo`` (``make demo``): the whole loop on one machine, with real servers.
+
+1. prepare a dataset (synthetic notes with planted PHI by default, or CodiEsp with ``--codiesp DIR``),
+   de-identified as the engine will de-identify;
+2. build the WordPiece vocabulary, pretrain a tiny EHR-BERT, fine-tune BERT-XML, evaluate, export to a
+   Triton model repository (each step is the real ``python -m trainer`` command; finished steps are
+   reused on a second run unless ``--fresh``);
+3. start the Tansu Kafka broker, a private Redis and the real tritonserver on free loopback ports;
+4. publish held-out notes as FHIR DocumentReferences, run ``python -m engine run`` against them, and
+   print the Condition suggestions read back from the output topic (code, description, score, evidence);
+5. stop everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from schemas.cli import UserError
+from trainer.data.dataset import evaluation_split, load_split, split_path
+
+PY = sys.executable
+SYNTHETIC_NOTES = 1000
+SYNTHETIC_SEED = 7
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("demo-out"), help="working directory (default demo-out/)")
+    parser.add_argument("--codiesp", type=Path, help="use a CodiEsp directory instead of synthetic notes")
+    parser.add_argument("--notes", type=int, default=20, help="held-out notes to send through the engine")
+    parser.add_argument("--fresh", action="store_true", help="redo every step instead of reusing finished ones")
+    parser.add_argument("--show", type=int, default=5, help="notes whose suggestions are printed in full")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # the demo's own producer/consumer: connection chatter
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    data, repo = out / "data", out / "model_repository"
+    started = time.monotonic()
+
+    _banner("1/5 prepare the dataset (de-identified)")
+    source = ["--codiesp", str(args.codiesp)] if args.codiesp else ["--synthetic", str(SYNTHETIC_NOTES), "--seed", str(SYNTHETIC_SEED)]
+    _step(args, data / "labels.json", ["prepare", *source, "--out", str(data), "--min-train-positives", "5"])
+    train_notes = [str(split_path(data, "train"))]
+
+    _banner("2/5 vocabulary, pretraining, fine-tuning, evaluation, export")
+    _step(args, out / "vocab" / "tokenizer.json",
+          ["vocab", "--out", str(out / "vocab"), "--sources", "--notes", *train_notes, "--vocab-size", "4000", "--no-deid"])
+    _step(args, out / "pretrain" / "model" / "config.json",
+          ["pretrain", "--init", "tiny", "--tokenizer", str(out / "vocab"), "--sources", "--notes", *train_notes,
+           "--no-deid", "--max-length", "256", "--max-steps", "300", "--batch-size", "16", "--lr", "1e-3",
+           "--out", str(out / "pretrain")])
+    _step(args, out / "run" / "thresholds.json",
+          ["finetune", "--data", str(data), "--preset", "bert-xml-512", "--encoder", str(out / "pretrain" / "model"),
+           # 128-token segments (notes are split and max-pooled, paper 4.1) keep a CPU run to a minute or two
+           "--max-length", "128", "--epochs", "15", "--batch-size", "16", "--lr", "1e-3", "--out", str(out / "run")])
+    eval_split = evaluation_split(data)
+    _step(args, out / "evaluation" / f"eval_{eval_split}.json",
+          ["evaluate", "--run", str(out / "run"), "--data", str(data), "--split", eval_split, "--out", str(out / "evaluation")])
+    _step(args, repo / "bert_xml" / "1" / "model.onnx",
+          ["export", "--run", str(out / "run"), "--repository", str(repo), "--variant", "cpu-python"])
+
+    _banner("3/5 start Kafka (Tansu), Redis and Triton")
+    from bench.devservers.environment import engine_environment, kafka_settings, topic_names
+    from bench.devservers.kafka import start_kafka
+    from bench.devservers.redis import start_redis
+    from bench.devservers.triton import start_triton
+
+    with ExitStack() as stack:
+        kafka = start_kafka(out / "servers" / "kafka")
+        stack.callback(kafka.stop)
+        redis = start_redis(out / "servers" / "redis")
+        stack.callback(redis.stop)
+        triton = start_triton(repo, out / "servers" / "triton")
+        stack.callback(triton.stop)
+        print(f"kafka {kafka.bootstrap}   redis {redis.url}   triton grpc {triton.grpc_url}")
+        env = engine_environment(kafka.bootstrap, redis.url, repo, topic_names("demo"), triton_url=triton.grpc_url)
+
+        _banner("4/5 publish notes and run the engine")
+        notes = _held_out_notes(args, data, eval_split)
+        engine_kafka = kafka_settings(env)
+        _publish(engine_kafka, notes)
+        engine = subprocess.run([PY, "-m", "engine", "run", "--max-notes", str(len(notes)), "--idle-exit-s", "60"], env=env)
+        if engine.returncode != 0:
+            raise UserError(f"the engine exited with status {engine.returncode}")
+
+        _banner("5/5 suggestions read back from the output topic")
+        from bench.suggestions import print_suggestions
+        from engine.infra.kafka import read_topic
+
+        bundles = [(r.key, r.value) for r in read_topic(engine_kafka, engine_kafka.output_topic, idle_s=2.0)]
+        dead = list(read_topic(engine_kafka, engine_kafka.dead_letter_topic, idle_s=0.5))
+        print_suggestions(bundles, {n.record.note_id: n for n in notes}, show=args.show)
+        print(f"\n{len(bundles)} Bundles and {len(dead)} dead letters for {len(notes)} notes sent")
+        subprocess.run([PY, "-m", "engine", "worklist", "list", "--limit", "5"], env=env)
+    print(f"\ndemo finished in {time.monotonic() - started:.0f} s; everything it started is stopped. Outputs in {out}")
+    return 0
+
+
+def _banner(text: str) -> None:
+    print(f"\n=== {text} ===", flush=True)
+
+
+def _step(args: argparse.Namespace, marker: Path, command: list[str]) -> None:
+    """Run one ``python -m trainer`` step unless its output already exists (reuse across demo runs)."""
+    if marker.exists() and not args.fresh:
+        print(f"reusing {marker.parent} (--fresh to redo)")
+        return
+    print("$ python -m trainer " + " ".join(command), flush=True)
+    if subprocess.run([PY, "-m", "trainer", *command]).returncode != 0:
+        raise UserError(f"step `trainer {command[0]}` failed (see above)")
+
+
+def _held_out_notes(args: argparse.Namespace, data: Path, split: str) -> list:
+    """The ORIGINAL (not de-identified) text of held-out notes: the engine must de-identify it itself."""
+    held_out = {r.note_id for r in load_split(data, split)}
+    if args.codiesp:
+        from trainer.data.importers.codiesp import read_codiesp  # CodiEsp case reports carry no PHI
+
+        originals = [r for r in read_codiesp(args.codiesp, split) if r.note_id in held_out]
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(record=r, phi=()) for r in originals][: args.notes]
+    from trainer.data.synthetic import generate_notes
+
+    return [n for n in generate_notes(SYNTHETIC_NOTES, seed=SYNTHETIC_SEED) if n.record.note_id in held_out][: args.notes]
+
+
+def _publish(kafka, notes: list) -> None:
+    from bench.docref import from_note_record
+    from engine.infra.kafka import create_topics, make_producer, send_all
+
+    create_topics(kafka, partitions=1, replication_factor=1)
+    producer = make_producer(kafka, "demo")
+    send_all(producer, [(kafka.input_topic, None, json.dumps(from_note_record(n.record)).encode("utf-8"), []) for n in notes])
+    producer.close()
+    print(f"published {len(notes)} DocumentReferences to {kafka.input_topic}")

@@ -1,0 +1,50 @@
+"""``python -m trainer bench --data-dir DIR --out bench/results [--quick] [--only FAMILY ...]``: the paper's
+tables on public data (CodiEsp, MTSamples) and speed against the goals; JSON per family + SUMMARY.md.
+
+Full mode takes hours on a CPU (see bench/README.md); ``--quick`` takes minutes and is labelled as such.
+Models, datasets and server logs go to ``--work-dir`` (default bench/work, git-ignored) and are reused."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.common import FAMILIES
+from schemas.cli import UserError, default_data_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                        help="public data: codiesp/ and mtsamples/ (default $ICDCODER_DATA_DIR or ../shared/data)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results directory (JSON per family, SUMMARY.md)")
+    parser.add_argument("--work-dir", type=Path, default=Path("bench/work"), help="models, datasets, logs (large; reused between runs)")
+    parser.add_argument("--quick", action="store_true", help="minutes instead of hours: tiny models, few steps, a subset of rows")
+    parser.add_argument("--only", nargs="+", choices=FAMILIES, default=list(FAMILIES), metavar="FAMILY", help=f"families to run: {', '.join(FAMILIES)}")
+    parser.add_argument("--threads", type=int, default=1, help="torch/onnxruntime intra-op threads (default 1: per-core figures)")
+    parser.add_argument("--note", help="a line for SUMMARY.md (e.g. 'shared machine, other jobs running')")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite SUMMARY.md from the JSON results in --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.common import BenchConfig
+    from bench.runner import run_benchmarks
+
+    if args.report_only:
+        from bench.runner import write_summary
+
+        if not any(args.out.glob("*.json")):
+            raise UserError(f"--out {args.out} holds no benchmark results to summarise")
+        summary = write_summary(args.out, "quick" if args.quick else "full")
+        print(summary.read_text(encoding="utf-8"))
+        return 0
+
+    for sub in ("codiesp", "mtsamples"):
+        if not (args.data_dir / sub).is_dir():
+            raise UserError(f"--data-dir {args.data_dir} has no {sub}/ directory (set ICDCODER_DATA_DIR or pass --data-dir)")
+    if args.threads < 1:
+        raise UserError(f"--threads must be >= 1 (got {args.threads})")
+    cfg = BenchConfig(data_dir=args.data_dir.resolve(), out_dir=args.out, work_dir=args.work_dir.resolve(), quick=args.quick, threads=args.threads)
+    summary = run_benchmarks(cfg, args.only, args.note)
+    print(summary.read_text(encoding="utf-8"))
+    print(f"results in {args.out}")
+    return 0

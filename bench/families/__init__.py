@@ -1,0 +1,1 @@
+"""Benchmark families: one module each, ``run(cfg, artifacts) -> dict`` (see ``bench.common``)."""

@@ -1,0 +1,141 @@
+"""``SUMMARY.md``: the families' JSON results as Markdown tables, each saying what was compared, on which
+machine, in which mode. Plain functions of the result dicts (no measuring here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.machine import machine_line
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "met" if value else "NOT met"
+    if isinstance(value, float):  # 3 significant-ish digits: 0.842, 34.8, 34802
+        return f"{value:.{digits}f}" if abs(value) < 10 else f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *["| " + " | ".join(_f(c) for c in row) + " |" for row in rows]]
+
+
+def quality_section(r: dict[str, Any]) -> list[str]:
+    lines = ["## Quality: CodiEsp English diagnosis codes (paper Table 2/3)", "", r["what"] + f"; trained on {r['train_split']}, "
+             f"selected on {r['selection_split']}, reported on **{r['report_split']}**.", ""]
+    if r.get("report_split_note"):
+        lines += [f"> {r['report_split_note']}.", ""]
+    rows = []
+    for row in r["rows"]:
+        m = row.get("metrics") or {}
+        low = (m.get("low_frequency") or {})
+        p_at = m.get("precision_at_k") or {}
+        if "error" in row:
+            rows.append([row["row"], row.get("max_length"), f"failed: {row['error'][:80]}", "", "", "", "", "", "", ""])
+            continue
+        rows.append([row["row"], row.get("max_length"), m.get("micro_auc"), m.get("macro_auc"), m.get("map"), m.get("micro_f1"),
+                     p_at.get("5"), f"{_f(low.get('macro_auc'))} ({low.get('codes', 0)})", m.get("macro_auc_codes"),
+                     f"{row.get('eval_seconds', 0):.0f} (eval; run reused)" if row.get("reused_run") else f"{row.get('train_seconds', 0) + row.get('eval_seconds', 0):.0f}"])
+    lines += _table(["model", "max len", "micro-AUC", "macro-AUC", "MAP", "micro-F1", "P@5", f"low-freq macro-AUC ({r['low_frequency_slice']}; codes)",
+                     "codes in macro-AUC", "wall s"], rows)
+    v = r["vocabulary"]
+    lines += ["", f"Vocabulary (paper 4.2.1: {v['paper_oov_per_note']['general']} vs {v['paper_oov_per_note']['ehr']} OOV words per note), "
+              f"{v['held_out_notes']} held-out notes{' (de-identified)' if v['deidentified'] else ''}:", ""]
+    lines += _table(["vocabulary", "size", "OOV words / note", "OOV share"],
+                    [[name, s["vocab_size"], round(s["oov_per_note"], 2), f"{s['oov_share']:.1%}"] for name, s in v["vocabularies"].items()])
+    if r.get("ehr_pretraining"):
+        p = r["ehr_pretraining"]
+        lines += ["", f"EHR-BERT pretraining: {p.get('steps')} steps, {p.get('tokens_per_s')} tokens/s, MLM loss {_f(p.get('first_loss'))} -> "
+                  f"{_f(p.get('final_loss'))} (held-out {_f(p.get('held_out_loss'))})."]
+    return lines
+
+
+def inference_section(r: dict[str, Any]) -> list[str]:
+    m, n = r["model"], r["notes"]
+    lines = ["## Inference speed", "", f"{r['what']}. Model: BERT-XML, `{m['encoder']}` encoder, {m['codes']} codes, evidence top-{m['evidence_top_k']}; "
+             f"{n['n']} MTSamples notes (word pieces p50 {n['word_pieces_p50']}, p90 {n['word_pieces_p90']}, max {n['word_pieces_max']}); "
+             f"{r['threads']} thread(s) each, {r['batch_segments']} segments per batch.", ""]
+    lines += _table(["runtime", "padding", "max len", "notes/s", "real tokens/s", "ms/note", "real-token share"],
+                    [[c["runtime"], c["padding"], c["max_length"], c["notes_per_s"], c["real_tokens_per_s"], c["ms_per_note"], f"{c['real_token_share']:.0%}"]
+                     for c in r["comparisons"]])
+    lines += ["", "Cost growth with max length (onnxruntime, fixed padding; paper: doubling the length roughly tripled the time):", ""]
+    lines += _table(["max len", "segments", "ms/segment", "x previous", "ms/note", "x previous"],
+                    [[g["max_length"], g["segments"], g["ms_per_segment"], g.get("ms_per_segment_ratio_to_previous"), g["ms_per_note"],
+                      g.get("ms_per_note_ratio_to_previous")] for g in r["cost_growth"]])
+    return lines
+
+
+def training_section(r: dict[str, Any]) -> list[str]:
+    lines = ["## Training speed", "", f"{r['what']}; `{r['encoder']}` encoder, max length {r['max_length']}, {r['threads']} thread(s), "
+             f"device {r['device']} (GPU: {r['gpu']}).", ""]
+    rows = [[name, s.get("steps"), s.get("tokens"), s.get("elapsed_s"), s.get("tokens_per_s")] for name, s in
+            (("MLM pretraining", r["pretraining"]), ("BERT-XML fine-tuning", r["finetuning_bert_xml"]))]
+    rows += [[f"quality row: {q['row']}", q["steps"], "", "", q["tokens_per_s"]] for q in r.get("quality_rows", [])]
+    return lines + _table(["what", "steps", "real tokens", "seconds", "tokens/s"], rows)
+
+
+def deid_section(r: dict[str, Any]) -> list[str]:
+    lines = ["## De-identification speed", "", f"{r['what']}. Goal >= {r['goal_notes_per_s_per_core']:.0f} notes/s per core: "
+             f"**{_f(r['goal_met'])}**.", ""]
+    return lines + _table(["notes", "n", "mean words", "notes/s/core (wall)", "notes per CPU-s", "words/s", "ms/note p50", "ms/note p95", "spans replaced", "goal"],
+                          [[x["notes_source"], x["notes"], x["mean_words"], x["notes_per_s_per_core"], x.get("notes_per_cpu_s"), x["words_per_s"], x["ms_per_note"].get("p50"),
+                            x["ms_per_note"].get("p95"), x["spans_replaced"], x["goal_met"]] for x in r["results"]])
+
+
+def pipeline_section(r: dict[str, Any]) -> list[str]:
+    m = r["model"]
+    lines = ["## End to end: engine vs raw inference", "", f"{r['what']}; BERT-XML `{m['encoder']}`, max length {m['max_length']}, "
+             f"{r['notes']} MTSamples notes. Goal: overhead <= {r['goal_max_overhead']:.0%} over raw inference through Triton.", ""]
+    rows = [["raw inference, onnxruntime in-process", r["raw_onnxruntime_in_process"]["notes_per_s"], "", ""],
+            ["raw inference, Triton", r["raw_triton"]["notes_per_s"], "(baseline)", ""]]
+    proc = r["note_processor_triton"]
+    rows.append(["NoteProcessor in-process (parse, deid, segment, Triton, aggregate, FHIR)", proc["notes_per_s"],
+                 f"{r['note_processor_triton_overhead_vs_raw_triton']:+.0%}", r["note_processor_triton_goal_met"]])
+    if "service" in r:
+        s = r["service"]
+        rows.append(["engine service via Kafka + Triton (backlog)", s["backlog"]["notes_per_s"], f"{r['service_overhead_vs_raw_triton']:+.0%}", r["service_goal_met"]])
+    lines += _table(["what", "notes/s", "overhead vs raw Triton", "goal"], rows)
+    lines += ["", "NoteProcessor time per note by stage (ms): " + ", ".join(f"{k} {v}" for k, v in proc["stage_ms_per_note"].items()) + "."]
+    if "service" in r:
+        lat = r["service"]["paced"]
+        p = lat["latency_s"]
+        lines += ["", f"Service latency at {lat['rate_notes_per_s']} notes/s offered ({lat.get('rate_chosen', 'given')}; {lat['notes']} notes; input record time -> output record time): "
+                  f"p50 {p.get('p50')} s, p90 {p.get('p90')} s, p99 {p.get('p99')} s, max {p.get('max')} s. Dead letters: {r['service']['dead_letters']}."]
+    else:
+        lines += ["", f"The engine service run failed: {r.get('service_error')} (in-process NoteProcessor figures above stand in for it)."]
+    return lines
+
+
+def _measured_line(r: dict[str, Any]) -> str:
+    m = r.get("machine", {})
+    load = m.get("load_average_1_5_15") or ["?"]
+    return f"\n_Measured {m.get('date_utc', '?')} UTC, commit {m.get('git_commit', '?')}, load average {load[0]} at the start, {r.get('family_seconds', 0) / 60:.1f} min._"
+
+
+SECTIONS = {"quality": quality_section, "inference": inference_section, "training": training_section, "deid": deid_section, "pipeline": pipeline_section}
+
+
+def render_summary(results: dict[str, dict[str, Any]], run_info: dict[str, Any]) -> str:
+    any_result = next(iter(results.values()), None)
+    mode = run_info.get("mode", any_result["mode"] if any_result else "?")
+    lines = [f"# Benchmarks ({mode.upper()} mode)", ""]
+    if mode == "quick":
+        lines += ["> QUICK mode: tiny models, few steps, short max lengths, a subset of rows. The figures check that the machinery works "
+                  "and show directions; they are not the paper's numbers. `make bench` runs the full mode.", ""]
+    if any_result:
+        lines += [f"Machine: {machine_line(any_result['machine'])}.", ""]
+    for run in run_info.get("runs", []):
+        lines += [f"- run of {run.get('date_utc', '?')} UTC: {', '.join(run['families'])} ({run['seconds'] / 60:.1f} min wall for "
+                  f"{', '.join(f'{f} {s / 60:.1f}' for f, s in run.get('family_seconds', {}).items())})" + (f"; {run['note']}" if run.get("note") else "")]
+    lines += [""]
+    for family, section in SECTIONS.items():
+        if family in results:
+            try:
+                lines += section(results[family]) + [_measured_line(results[family]), ""]
+            except (KeyError, TypeError) as err:  # a result written by an older version: say so, keep the rest
+                lines += [f"## {family}", "", f"(result file not in the expected shape: {type(err).__name__}: {err})", ""]
+        elif family in run_info.get("errors", {}):
+            lines += [f"## {family}", "", f"Failed: {run_info['errors'][family]}", ""]
+    return "\n".join(lines)

@@ -1,0 +1,2 @@
+"""After the fact: the audit topic (records, reading ranges back), replay through another model version,
+and suggestions measured against coders' decisions."""

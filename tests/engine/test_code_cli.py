@@ -1,0 +1,104 @@
+"""``python -m engine code``: NDJSON/Bundle files in, one Bundle per note out, errors with file:line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from engine.__main__ import COMMANDS
+from engine.pipeline.fhir_bundle import bundle_class
+from schemas.cli import main
+from tests.fixtures.docref import collection_bundle, document_reference
+from tests.fixtures.engine_model import build_model_repository
+
+NOTE = "Seen by Dr. Bartholomew Quigley. The patient has a history of hypertension. Denies chest pain."
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keyword_repo")
+    build_model_repository(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _embedded_backend(monkeypatch):
+    monkeypatch.delenv("ICDCODER_TRITON_URL", raising=False)
+
+
+def code(*argv: str) -> int:
+    return main("python -m engine", "", COMMANDS, ["code", *map(str, argv)])
+
+
+def test_ndjson_and_bundles_with_errors(tmp_path, repo, capsys):
+    notes = tmp_path / "notes.ndjson"
+    lines = [
+        json.dumps(document_reference(NOTE, "a")),
+        "{this is not json",
+        "",
+        json.dumps(document_reference(NOTE, "c", subject=None)),
+        json.dumps(document_reference("Asthma and migraine.", "d")),
+    ]
+    notes.write_text("\n".join(lines) + "\n")
+    bundles = tmp_path / "export.ndjson"
+    bundle = collection_bundle([document_reference("Type 2 diabetes.", "e"), {"resourceType": "Patient", "id": "p-1"}, document_reference(NOTE, "f", content_type="application/pdf")])
+    bundles.write_text(json.dumps(bundle) + "\n")
+    out, errors = tmp_path / "out.ndjson", tmp_path / "errors.ndjson"
+
+    status = code(notes, bundles, "--out", out, "--errors", errors, "--model-repository", repo, "--batch-size", "2", "--no-progress")
+    assert status == 1  # some notes failed
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    refs = [b["entry"][-1]["resource"]["entity"][0]["what"]["reference"] for b in written]
+    assert refs == ["DocumentReference/a/_history/1", "DocumentReference/d/_history/1", "DocumentReference/e/_history/1"]
+    for b in written:
+        bundle_class("R4").model_validate(b)
+    rows = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert [(r["file"], r["line"], r["entry"], r["reason"]) for r in rows] == [
+        (str(notes), 2, None, "not_json"),
+        (str(notes), 4, None, "no_subject"),
+        (str(bundles), 1, 2, "unsupported_content"),
+    ]
+    err = capsys.readouterr().err
+    assert f"{notes}:2: not_json" in err and f"{bundles}:1 entry 2: unsupported_content" in err
+    assert "coded 3 notes" in err and "3 failed" in err and "1 Patient" in err
+    assert "Quigley" not in err and "Quigley" not in errors.read_text()
+
+
+def test_pretty_printed_resource_and_reproducible_output(tmp_path, repo):
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps(document_reference(NOTE, "pretty", fhir_version="R5"), indent=2))
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"out{i}.ndjson"
+        args = (doc, "--out", out, "--model-repository", repo, "--fhir-version", "R5", "--recorded-at", "2026-11-24T23:00:00Z", "--no-progress")
+        assert code(*args) == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] and outs[0].count(b"\n") == 1
+    bundle = json.loads(outs[0])
+    assert bundle["entry"][0]["resource"]["code"]["coding"][0]["code"] == "I10"
+    assert bundle["entry"][-1]["resource"]["recorded"] == "2026-11-24T23:00:00Z"
+
+
+def test_user_errors(tmp_path, repo, capsys):
+    doc = tmp_path / "doc.ndjson"
+    doc.write_text(json.dumps(document_reference(NOTE)) + "\n")
+    assert code(doc, "--model-repository", tmp_path / "nowhere") == 2
+    assert "cannot load model" in capsys.readouterr().err
+    assert code(tmp_path / "missing.ndjson", "--model-repository", repo) == 2
+    assert "no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        code(doc, "--recorded-at", "2026-01-01T00:00:00")  # no zone
+
+
+def test_real_entry_point_writes_stdout(tmp_path, repo):
+    doc = tmp_path / "doc.ndjson"
+    doc.write_text(json.dumps(document_reference(NOTE)) + "\n")
+    env = {"PATH": "/usr/bin:/bin", "ICDCODER_MODEL_REPOSITORY": str(repo)}
+    proc = subprocess.run([sys.executable, "-m", "engine", "code", str(doc)], capture_output=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    (line,) = proc.stdout.splitlines()
+    assert json.loads(line)["type"] == "transaction"
+    assert b"coded 1 notes" in proc.stderr

@@ -1,0 +1,45 @@
+"""``python -m trainer export``: a fine-tuning run -> a new version in a Triton model repository."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from trainer.export.repository import ExportOptions
+from trainer.export.triton_config import VARIANTS, ServingConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", type=Path, required=True, metavar="RUN_DIR", help="fine-tuning run directory (trainer finetune --out)")
+    parser.add_argument("--repository", type=Path, required=True, metavar="DIR", help="Triton model repository (created if absent)")
+    parser.add_argument("--name", default=ExportOptions.name,
+                        help=f"model name in the repository (default: {ExportOptions.name} = ICDCODER_TRITON_MODEL_NAME's default)")
+    parser.add_argument("--variant", action="append", choices=VARIANTS, metavar="VARIANT",
+                        help=f"config variant(s), repeatable: {', '.join(VARIANTS)}. The first becomes config.pbtxt, "
+                             f"others configs/<variant>.pbtxt (tritonserver --model-config-name). Default: {', '.join(ExportOptions.variants)}")
+    parser.add_argument("--version", type=int, default=None, help="version number (default: highest existing + 1); never overwrites")
+    parser.add_argument("--fp16", action="store_true", help="fp16 weights/activations (GPU); inputs/outputs keep their types")
+    parser.add_argument("--top-k", type=int, default=ExportOptions.top_k, help="evidence tokens per code computed in the graph (0: probs only)")
+    parser.add_argument("--tensorrt", action="store_true", help="enable the TensorRT accelerator block in the GPU config (commented out otherwise)")
+    parser.add_argument("--max-batch-size", type=int, default=ServingConfig.max_batch_size, help="Triton max_batch_size (segments)")
+    parser.add_argument("--max-queue-delay-us", type=int, default=ServingConfig.max_queue_delay_us, help="dynamic batching delay")
+    parser.add_argument("--gpu-instances", type=int, default=ServingConfig.gpu_instances, help="model instances per GPU")
+    parser.add_argument("--cpu-threads", type=int, default=ServingConfig.cpu_threads, help="onnxruntime threads (cpu-python)")
+    parser.add_argument("--site-packages", default="", help="cpu-python: site-packages with numpy<2 + onnxruntime for the stub (default: this venv's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from trainer.export.repository import export_model
+
+    serving = ServingConfig(max_batch_size=args.max_batch_size, max_queue_delay_us=args.max_queue_delay_us,
+                            gpu_instances=args.gpu_instances, cpu_threads=args.cpu_threads, tensorrt=args.tensorrt,
+                            site_packages=args.site_packages)
+    options = ExportOptions(name=args.name, variants=tuple(args.variant or ExportOptions.variants), fp16=args.fp16,
+                            top_k=args.top_k, version=args.version, serving=serving)
+    result = export_model(args.run, args.repository, options)
+    print(f"exported {args.run} -> {result.version_dir} ({result.metadata.precision}, {len(result.metadata.labels)} codes, "
+          f"evidence top-k {result.metadata.evidence_top_k}) in {result.seconds:.1f} s")
+    print(f"parity with PyTorch: {result.parity}")
+    for path in result.configs:
+        print(f"config: {path}")
+    return 0
