@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.model_repo",  # an exported Triton model repository
     "tests.fixtures.servers",  # real Kafka (Tansu) and Redis on free loopback ports
     "tests.fixtures.triton",  # the real tritonserver on free loopback ports
+    "tests.fixtures.cli",  # run python -m engine|trainer|bench in-process
 ]

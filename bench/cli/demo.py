@@ -1,4 +1,4 @@
-"""``python -m trainer demo`` (``make demo``): the whole loop on one machine, with real servers.
+"""``python -m bench demo`` (``make demo``): the whole loop on one machine, with real servers.
 
 1. prepare a dataset (synthetic notes with planted PHI by default, or CodiEsp with ``--codiesp DIR``),
    de-identified as the engine will de-identify;

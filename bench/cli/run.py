@@ -1,4 +1,4 @@
-"""``python -m trainer bench --data-dir DIR --out bench/results [--quick] [--only FAMILY ...]``: the paper's
+"""``python -m bench run --data-dir DIR --out bench/results [--quick] [--only FAMILY ...]``: the paper's
 tables on public data (CodiEsp, MTSamples) and speed against the goals; JSON per family + SUMMARY.md.
 
 Full mode takes hours on a CPU (see bench/README.md); ``--quick`` takes minutes and is labelled as such.

@@ -4,14 +4,12 @@ MTSamples. Recall thresholds are the project's targets; precision is reported by
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 
 from bench.deid_eval.evaluation import eponym_survival, evaluate
 from bench.deid_eval.planting import mtsamples_planted, synthetic_gold
 from engine.deid import DeidConfig, Deidentifier
-from schemas.cli import main
 from schemas.phi import PhiCategory
 
 TARGET = 0.99
@@ -50,53 +48,13 @@ def test_eponym_list_survives(deid):
     assert (survival, lost) == (1.0, [])
 
 
-@dataclass
-class _Done:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def bench_cli(capsys):
-    """Run ``python -m bench ARGS`` in this process, through the real command registry."""
-    from bench.__main__ import COMMANDS
-
-    def run(*args: str) -> _Done:
-        capsys.readouterr()
-        code = main("python -m bench", "", COMMANDS, list(args))
-        out, err = capsys.readouterr()
-        return _Done(code, out, err)
-
-    return run
-
-
-def test_deid_cli_text_and_ndjson(tmp_path, bench_cli):
-    plain = tmp_path / "note.txt"
-    plain.write_bytes("Seen by Dr. Susan Miller on 3/14/2024, caf\xe9 au lait spots.".encode("cp1252"))  # not UTF-8
-    done = bench_cli("deid", str(plain))
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "Seen by Dr. [NAME] on [DATE], café au lait spots."
-    nd = tmp_path / "notes.ndjson"
-    nd.write_text(json.dumps({"id": 1, "text": "Call (312) 555-0147."}) + "\n\n" + json.dumps({"id": 2, "text": "MRN: 48213377"}) + "\n")
-    done = bench_cli("deid", str(nd), "--spans")
-    assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [r["text"] for r in rows] == ["Call [PHONE].", "MRN: [ID]"]
-    assert rows[1]["deid_replacements"] == [[5, 13, 5, 9, "ID"]]
-    bad = tmp_path / "bad.ndjson"
-    bad.write_text('{"text": "ok"}\n{"text": 5}\n')
-    done = bench_cli("deid", str(bad))
-    assert done.returncode == 2 and "bad.ndjson:2" in done.stderr
-
-
-def test_deid_eval_cli_writes_table_json_and_html(tmp_path, data_dir, bench_cli):
-    done = bench_cli("deid-eval", "--synthetic", "20", "--mtsamples", "10", "--data-dir", str(data_dir), "--out", str(tmp_path))
+def test_deid_eval_cli_writes_table_json_and_html(tmp_path, data_dir, cli):
+    done = cli("bench", "deid-eval", "--synthetic", "20", "--mtsamples", "10", "--data-dir", str(data_dir), "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "eponym survival: 100.00%" in done.stdout and "NAME" in done.stdout
     result = json.loads((tmp_path / "deid_eval.json").read_text())
     assert [s["name"] for s in result["sets"]] == ["synthetic", "mtsamples-planted"]
     assert result["sets"][0]["categories"]["NAME"]["recall"] >= TARGET
     assert "<mark class=" in (tmp_path / "deid_eval.html").read_text()
-    missing = bench_cli("deid-eval", "--synthetic", "0", "--data-dir", str(tmp_path / "nowhere"))
+    missing = cli("bench", "deid-eval", "--synthetic", "0", "--data-dir", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "MTSamples not found" in missing.stderr

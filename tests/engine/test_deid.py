@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -233,3 +234,22 @@ def test_realistic_variants(deid, text, phi, kept):
         assert p not in out, (p, out)
     for k in kept:
         assert k in out, (k, out)
+
+
+def test_deid_cli_text_and_ndjson(tmp_path, cli):
+    plain = tmp_path / "note.txt"
+    plain.write_bytes("Seen by Dr. Susan Miller on 3/14/2024, caf\xe9 au lait spots.".encode("cp1252"))  # not UTF-8
+    done = cli("engine", "deid", str(plain))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Seen by Dr. [NAME] on [DATE], café au lait spots."
+    nd = tmp_path / "notes.ndjson"
+    nd.write_text(json.dumps({"id": 1, "text": "Call (312) 555-0147."}) + "\n\n" + json.dumps({"id": 2, "text": "MRN: 48213377"}) + "\n")
+    done = cli("engine", "deid", str(nd), "--spans")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["Call [PHONE].", "MRN: [ID]"]
+    assert rows[1]["deid_replacements"] == [[5, 13, 5, 9, "ID"]]
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text('{"text": "ok"}\n{"text": 5}\n')
+    done = cli("engine", "deid", str(bad))
+    assert done.returncode == 2 and "bad.ndjson:2" in done.stderr

@@ -1,6 +1,6 @@
 """``python -m trainer synthetic``: write seeded synthetic notes (with gold PHI spans) as JSON lines.
 
-Each line is ``{"record": NoteRecord, "phi": [PhiSpan, ...]}``; ``engine deid-eval`` reads this format.
+Each line is ``{"record": NoteRecord, "phi": [PhiSpan, ...]}``; ``python -m bench deid-eval`` reads this format.
 """
 
 from __future__ import annotations
