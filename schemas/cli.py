@@ -1,4 +1,4 @@
-"""One command-line style for ``python -m trainer`` and ``python -m engine``.
+"""One command-line style for ``python -m trainer``, ``python -m engine`` and ``python -m bench``.
 
 Each subcommand is a module with ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported
 only when their subcommand runs, so ``--help`` is instant and the engine never pulls in torch.
