@@ -20,6 +20,8 @@ from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from schemas.secrets import mask_secrets
+
 log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -130,7 +132,7 @@ class JsonFormatter(logging.Formatter):
             exc_type, _, tb = record.exc_info
             out["exc_type"] = exc_type.__name__
             out["stack"] = [f"{f.filename}:{f.lineno}:{f.name}" for f in traceback.extract_tb(tb)]
-        return json.dumps(out, default=str)
+        return mask_secrets(json.dumps(out, default=str))  # a library's message may carry a URL with credentials
 
     @staticmethod
     def _message(record: logging.LogRecord) -> str:

@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.secrets import mask_secrets
+
 
 @dataclass(frozen=True)
 class Command:
@@ -53,11 +55,40 @@ def main(prog: str, description: str, commands: list[Command], argv: list[str] |
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_mask_log_record)
     try:
-        return int(module.run(args) or 0)
+        status = int(module.run(args) or 0)
+        sys.stdout.flush()  # here, not at interpreter exit, so a closed pipe is handled below
+        return status
     except UserError as err:
-        print(f"{prog} {chosen}: error: {err}", file=sys.stderr)
+        print(f"{prog} {chosen}: error: {mask_secrets(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog} {chosen}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _mask_log_record(record: logging.LogRecord) -> bool:
+    """A client library may log its connection URL: credentials in it are masked before any handler writes."""
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):
+        return True
+    masked = mask_secrets(message)
+    if masked != message:
+        record.msg, record.args = masked, None
+    return True
+
+
+def _reader_went_away() -> int:
+    """stdout's reader closed the pipe (``... | head -1``): not an error of ours. Point stdout at /dev/null so
+    the interpreter's final flush cannot raise again, and exit quietly with the shell's status for SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141

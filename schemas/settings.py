@@ -6,7 +6,7 @@ Every group has its own prefix so a variable name says what it configures, e.g.
 
 ``load_settings()`` validates everything at start and raises ``SettingsError`` whose message names
 the environment variable at fault. Secrets are ``SecretStr``: printing a settings object shows
-``**********``, never the value.
+``**********``, never the value; ``describe_settings`` also masks credentials inside URLs (``schemas.secrets``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.cli import UserError
+from schemas.secrets import mask_all
 
 ENV_PREFIX = "ICDCODER_"
 
@@ -184,5 +185,6 @@ def load_settings() -> EngineSettings:
 
 
 def describe_settings(settings: EngineSettings) -> dict:
-    """A JSON-able view for logs and `engine config`; secrets stay masked."""
-    return settings.model_dump(mode="json")
+    """A JSON-able view for logs and `engine config`; secrets stay masked: ``SecretStr`` fields by pydantic,
+    and credentials inside plain strings (URL userinfo, ``?password=``-like query values) by ``mask_all``."""
+    return mask_all(settings.model_dump(mode="json"))
