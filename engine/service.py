@@ -19,6 +19,7 @@ from typing import Protocol, Sequence
 from engine.io.dead_letters import DeadLetterWriter
 from engine.io.processed import ProcessedStore
 from engine.observability import Health, Metrics
+from engine.pipeline.processor import process_isolating
 from engine.pipeline.types import ProcessedNote, Sink, SourceRecord
 from schemas.errors import ProcessingError, TransientError, root_cause_name
 
@@ -177,27 +178,9 @@ class CodingService:
         self.metrics.commits.labels(result="ok" if committed else "rebalanced").inc()
 
     def _process(self, records: list[SourceRecord]) -> list[ProcessedNote | ProcessingError]:
-        """The processor's results, one per record. If the batch call fails unexpectedly, each record is
-        tried alone so one bad message cannot stop the stream: the one that still fails is dead-lettered."""
-        try:
-            results = self.processor.process_batch(records)
-        except TransientError:
-            raise
-        except Exception:
-            log.exception("batch processing failed; processing its records one by one")
-            results = [self._process_one(r) for r in records]
-        if len(results) != len(records):
-            raise RuntimeError(f"processor returned {len(results)} results for {len(records)} records")
-        return results
-
-    def _process_one(self, record: SourceRecord) -> ProcessedNote | ProcessingError:
-        try:
-            return self.processor.process_batch([record])[0]
-        except TransientError:
-            raise
-        except Exception as err:
-            log.exception("record failed with an unexpected error; dead-lettering it")
-            return ProcessingError("internal_error", type(err).__name__)
+        """The processor's results, one per record; a record that fails unexpectedly becomes its own
+        ``internal_error`` dead letter (``process_isolating``) so one bad message cannot stop the stream."""
+        return process_isolating(self.processor, records)
 
     @staticmethod
     def _step(dependency: str, fn, *args):

@@ -21,6 +21,7 @@ from typing import IO, Iterator
 
 from tqdm import tqdm
 
+from engine.pipeline.processor import process_isolating
 from engine.pipeline.types import SourceRecord
 from schemas.cli import UserError
 from schemas.errors import ProcessingError, TransientError
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         for batch in _batches(items, args.batch_size):
             todo = [item for item in batch if item.error is None]
             try:
-                results = iter(processor.process_batch([SourceRecord(value=item.raw) for item in todo]))
+                results = iter(process_isolating(processor, [SourceRecord(value=item.raw) for item in todo]))
             except TransientError as err:
                 raise UserError(f"inference backend unavailable: {err}") from None
             for item in batch:

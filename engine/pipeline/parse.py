@@ -8,7 +8,6 @@ stable reason; details name field paths, never values (PHI).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 from engine.pipeline.types import ParsedNote, SourceRecord
 from schemas.errors import ProcessingError
 from schemas.fhir.attachment import extract_text
+from schemas.fhir.json_guard import load_json
 from schemas.fhir.release import resource_class
 from schemas.fhir.validation import error_locations
 
@@ -35,12 +35,7 @@ def parse_document_reference(record: SourceRecord, fhir_version: str = "R4", max
     """Validate one message as a FHIR DocumentReference and extract its text and routing fields."""
     if len(record.value) > max_note_chars * _RAW_BYTES_PER_CHAR + _RAW_OVERHEAD_BYTES:
         raise ProcessingError("too_large", f"message of {len(record.value)} bytes exceeds the limit for {max_note_chars} characters")
-    try:
-        obj = json.loads(record.value)
-    except UnicodeDecodeError as err:
-        raise ProcessingError("not_json", f"not UTF-8 at byte {err.start}") from None
-    except json.JSONDecodeError as err:
-        raise ProcessingError("not_json", f"line {err.lineno} column {err.colno}: {err.msg}") from None
+    obj = load_json(record.value)  # nesting depth checked before parsing: too_deep, never a RecursionError
     if not isinstance(obj, dict):
         raise ProcessingError("not_document_reference", f"top-level JSON is {type(obj).__name__}, not an object")
     resource_type = obj.get("resourceType")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,9 +29,11 @@ from engine.pipeline.infer.base import InferenceBackend, InferenceResult, run_se
 from engine.pipeline.parse import parse_document_reference
 from engine.pipeline.segment import segment_texts, segments_per_note
 from engine.pipeline.types import ParsedNote, ProcessedNote, SourceRecord
-from schemas.errors import ProcessingError
+from schemas.errors import ProcessingError, TransientError
 from schemas.settings import EngineSettings
 from schemas.text import Segment
+
+log = logging.getLogger(__name__)
 
 # Given note keys (``fhir_bundle.note_key``), return when each was first processed, for those that were.
 # The service answers from its processed-note records, so a re-delivered note keeps its first time and
@@ -180,6 +183,33 @@ class NoteProcessor:
             return note.encounter.encode("utf-8")
         # No encounter (or keyed by patient): the patient keeps the note's outputs in one partition.
         return (note.subject or note.reference).encode("utf-8")
+
+
+def process_isolating(processor: "NoteProcessor", records: Sequence[SourceRecord]) -> list[ProcessedNote | ProcessingError]:
+    """``processor.process_batch(records)``, except that a batch raising something unexpected (a bug, not bad
+    input and not an outage) is processed again one record at a time, and a record that still fails becomes
+    its own ``internal_error`` (detail: the exception type). One message can then never stop the stream
+    (the service) or end a file run early (``engine code``). A ``TransientError`` still fails the batch."""
+    try:
+        results = processor.process_batch(records)
+    except TransientError:
+        raise
+    except Exception:
+        log.exception("batch processing failed; processing its records one by one")
+        results = [_process_one(processor, r) for r in records]
+    if len(results) != len(records):
+        raise RuntimeError(f"processor returned {len(results)} results for {len(records)} records")
+    return results
+
+
+def _process_one(processor: "NoteProcessor", record: SourceRecord) -> ProcessedNote | ProcessingError:
+    try:
+        return processor.process_batch([record])[0]
+    except TransientError:
+        raise
+    except Exception as err:
+        log.exception("record failed with an unexpected error")
+        return ProcessingError("internal_error", type(err).__name__)
 
 
 class _timed:

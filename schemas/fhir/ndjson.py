@@ -3,7 +3,8 @@ pretty-printed JSON resource per file. Bundles are flattened into their entries'
 
 One reader for ``engine code`` and the trainer's FHIR importer, with one error policy: a line that cannot
 be read yields a ``FileEntry`` with an ``error`` (a ``ProcessingError`` naming the problem, never the
-content) and reading goes on; the caller decides what an error means (``engine code`` reports it and codes
+content) and reading goes on, also for lines too long or nested too deep to parse (limits checked before
+parsing, ``schemas.fhir.json_guard``); the caller decides what an error means (``engine code`` reports it and codes
 the rest, the importer stops with the file and line). An unreadable file is an ``OSError`` for the caller.
 """
 
@@ -12,9 +13,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 from schemas.errors import ProcessingError
+from schemas.fhir.json_guard import MAX_JSON_DEPTH, load_json
+
+MAX_LINE_BYTES = 64 * 1024 * 1024  # one resource per line; a longer line is an error entry, never held whole
 
 
 @dataclass(frozen=True)
@@ -39,37 +43,75 @@ class FileEntry:
         return kind if isinstance(kind, str) and kind.isalnum() else "(no resource)"
 
 
-def read_resources(path: Path) -> Iterator[FileEntry]:
-    """Every resource of ``path`` in file order (Bundles flattened), and an error entry per unreadable line."""
+def read_resources(path: Path, max_line_bytes: int = MAX_LINE_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Iterator[FileEntry]:
+    """Every resource of ``path`` in file order (Bundles flattened), and an error entry per unreadable line.
+
+    Lines are read one at a time and never more than ``max_line_bytes`` of one is held: a longer line is a
+    ``too_large`` error entry (the reader skips to the next line); a line nested deeper than ``max_depth`` is
+    a ``too_deep`` one (``schemas.fhir.json_guard``). No line can end the reading early."""
     with Path(path).open("rb") as f:
-        data = f.read()
-    lines = data.splitlines()
-    first = next((line for line in lines if line.strip()), b"")
-    if first and not isinstance(_loads(first), dict):
-        whole = _loads(data)
-        if isinstance(whole, dict):  # one pretty-printed resource, not NDJSON
-            yield from _entries(path, 1, whole, json.dumps(whole).encode("utf-8"))
+        first = _first_line(f, max_line_bytes)
+        if first is not None and not isinstance(_loads(first, max_depth), dict):
+            whole = _whole_file(f, max_line_bytes, max_depth)
+            if isinstance(whole, dict):  # one pretty-printed resource, not NDJSON
+                yield from _entries(path, 1, whole, json.dumps(whole).encode("utf-8"))
+                return
+        f.seek(0)
+        for lineno, line in enumerate(_lines(f, max_line_bytes), 1):
+            if isinstance(line, ProcessingError):
+                yield FileEntry(path, lineno, error=line)
+                continue
+            if not line.strip():
+                continue
+            obj = _loads(line, max_depth)
+            if isinstance(obj, ProcessingError):
+                yield FileEntry(path, lineno, raw=line, error=obj)
+            elif not isinstance(obj, dict):
+                yield FileEntry(path, lineno, raw=line, error=ProcessingError("invalid_resource", f"top-level JSON is {type(obj).__name__}, not an object"))
+            else:
+                yield from _entries(path, lineno, obj, line)
+
+
+def _lines(f: IO[bytes], max_line_bytes: int) -> Iterator[bytes | ProcessingError]:
+    """The file's lines without their end, or a ``too_large`` error for a line longer than the limit."""
+    while True:
+        line = f.readline(max_line_bytes + 1)
+        if not line:
             return
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            size = len(line)
+            while line and not line.endswith(b"\n"):  # skip the rest of the line, a bounded chunk at a time
+                line = f.readline(1 << 20)
+                size += len(line)
+            yield ProcessingError("too_large", f"line of {size} bytes exceeds the limit of {max_line_bytes}")
             continue
-        obj = _loads(line)
-        if isinstance(obj, ProcessingError):
-            yield FileEntry(path, lineno, raw=line, error=obj)
-        elif not isinstance(obj, dict):
-            yield FileEntry(path, lineno, raw=line, error=ProcessingError("invalid_resource", f"top-level JSON is {type(obj).__name__}, not an object"))
-        else:
-            yield from _entries(path, lineno, obj, line)
+        yield line.rstrip(b"\r\n")
 
 
-def _loads(raw: bytes) -> Any:
-    """The JSON value, or a ProcessingError saying where it is malformed."""
+def _first_line(f: IO[bytes], max_line_bytes: int) -> bytes | None:
+    """The first non-blank line (None if there is none, or if it is too long to be a resource's first line)."""
+    for line in _lines(f, max_line_bytes):
+        if isinstance(line, ProcessingError):
+            return None
+        if line.strip():
+            return line
+    return None
+
+
+def _whole_file(f: IO[bytes], max_bytes: int, max_depth: int) -> Any:
+    f.seek(0)
+    data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        return None  # too big to be one resource: read line by line, where each line says what it is
+    return _loads(data, max_depth)
+
+
+def _loads(raw: bytes, max_depth: int) -> Any:
+    """The JSON value, or a ProcessingError saying why it cannot be read (malformed, too deep)."""
     try:
-        return json.loads(raw)
-    except UnicodeDecodeError as err:
-        return ProcessingError("not_json", f"not UTF-8 at byte {err.start}")
-    except json.JSONDecodeError as err:
-        return ProcessingError("not_json", f"line {err.lineno} column {err.colno}: {err.msg}")
+        return load_json(raw, max_depth)
+    except ProcessingError as err:
+        return err
 
 
 def _entries(path: Path, line: int, obj: dict[str, Any], raw: bytes) -> Iterator[FileEntry]:

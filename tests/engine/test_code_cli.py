@@ -102,3 +102,43 @@ def test_real_entry_point_writes_stdout(tmp_path, repo):
     (line,) = proc.stdout.splitlines()
     assert json.loads(line)["type"] == "transaction"
     assert b"coded 1 notes" in proc.stderr
+
+
+def _nested_extension(levels: int) -> dict:
+    ext: dict = {"url": "https://example.org/x", "valueString": "v"}
+    for _ in range(levels):
+        ext = {"url": "https://example.org/x", "extension": [ext]}
+    return ext
+
+
+def test_deeply_nested_input_is_an_error_row_and_the_good_notes_are_coded(tmp_path, repo, capsys):
+    """No input ends the run early: a 200-level nested extension and a 5,000-level array (RecursionError on
+    main), a line too long for the limit, and a malformed one each become an error row; the notes around
+    them are coded."""
+    deep_doc = {**document_reference(NOTE, "deep"), "extension": [_nested_extension(200)]}
+    lines = [
+        json.dumps(document_reference(NOTE, "a")),
+        json.dumps(deep_doc),
+        "[" * 5000 + "]" * 5000,
+        json.dumps(collection_bundle([document_reference(NOTE, "b"), {"resourceType": "Basic", "id": "x", "extension": [_nested_extension(300)]}])),
+        json.dumps(document_reference("Asthma.", "c")),
+    ]
+    notes = tmp_path / "notes.ndjson"
+    notes.write_text("\n".join(lines) + "\n")
+    out, errors = tmp_path / "out.ndjson", tmp_path / "errors.ndjson"
+    status = code(notes, "--out", out, "--errors", errors, "--model-repository", repo, "--batch-size", "2", "--no-progress")
+    assert status == 1
+    ids = [json.loads(b)["entry"][-1]["resource"]["entity"][0]["what"]["reference"] for b in out.read_text().splitlines()]
+    assert ids == ["DocumentReference/a/_history/1", "DocumentReference/c/_history/1"]
+    rows = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in rows] == [(2, "too_deep"), (3, "too_deep"), (4, "too_deep")]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_lines_over_the_size_limit_are_error_entries(tmp_path):
+    from schemas.fhir.ndjson import read_resources
+
+    path = tmp_path / "big.ndjson"
+    path.write_bytes(b'{"resourceType": "Basic", "id": "a"}\n' + b'{"x": "' + b"y" * 5000 + b'"}\n' + b'{"resourceType": "Basic", "id": "b"}\n')
+    entries = list(read_resources(path, max_line_bytes=1000))
+    assert [(e.line, e.kind if e.error is None else e.error.reason) for e in entries] == [(1, "Basic"), (2, "too_large"), (3, "Basic")]

@@ -149,3 +149,14 @@ def test_synthetic_and_mtsamples_notes_parse():
             assert note.text == n.record.text and note.subject.startswith("Patient/")
     for text in mtsamples_texts(min_chars=200)[:10]:
         assert parse(document_reference(text)).text == text
+
+
+def test_deeply_nested_message_is_too_deep_not_a_crash():
+    ext: dict = {"url": "https://example.org/x", "valueString": "v"}
+    for _ in range(200):
+        ext = {"url": "https://example.org/x", "extension": [ext]}
+    deep = {**document_reference("Hypertension.", "deep"), "extension": [ext]}
+    for value in (json.dumps(deep).encode(), b"[" * 5000 + b"]" * 5000):
+        with pytest.raises(ProcessingError) as err:
+            parse_document_reference(source_record(value))
+        assert err.value.reason == "too_deep"
