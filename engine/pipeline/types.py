@@ -35,8 +35,9 @@ class ParsedNote:
     encounter: str | None  # "Encounter/456"
     date: dt.datetime | None
     note_type: str | None  # type.coding[0].code (e.g. a LOINC code) if present
-    text: str  # the ORIGINAL note text (PHI)
+    text: str  # the ORIGINAL note text (PHI); empty for a note that is not coded (status, below)
     fhir_version: str  # "R4" or "R5"
+    status: str = "current"  # DocumentReference.status: current | superseded | entered-in-error (engine/pipeline/status.py)
 
     @property
     def reference(self) -> str:
@@ -59,6 +60,10 @@ class ProcessedNote:
     output_key: bytes  # encounter (or patient) reference: keeps one encounter's output ordered
     processed_at: dt.datetime
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # "retract": an entered-in-error note; bundle_json withdraws what the document produced (status.py),
+    # ``retracts`` names the withdrawn Conditions' identifiers; no scores, no suggestions, no text
+    action: str = "code"
+    retracts: tuple[str, ...] = ()
 
 
 class Sink(Protocol):
