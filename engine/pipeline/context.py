@@ -334,6 +334,11 @@ class ContextStage:
     classifier: ContextClassifier
     policy: ContextPolicy
 
+    @classmethod
+    def for_model(cls, metadata) -> "ContextStage":
+        """The stage with a model version's policy (``ModelMetadata.context_policy``)."""
+        return cls(ContextClassifier(), metadata.context_policy)
+
     def __call__(self, text: str, suggestions: Sequence[Suggestion]) -> tuple[tuple[Suggestion, ...], tuple[Suggestion, ...]]:
         return apply_policy(self.classifier.annotate(text, suggestions), self.policy)
 

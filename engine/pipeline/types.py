@@ -59,6 +59,7 @@ class ProcessedNote:
     output_key: bytes  # encounter (or patient) reference: keeps one encounter's output ordered
     processed_at: dt.datetime
     timings_ms: dict[str, float] = field(default_factory=dict)
+    withheld: tuple[Suggestion, ...] = ()  # suppressed by the context policy: audit only, never output
 
 
 class Sink(Protocol):
