@@ -141,7 +141,8 @@ class _Note:
             ends.append(m.end())
         self.bounds = sorted(set(ends))
         self.heading_ends = [h[2] for h in self.headings]
-        self.sentences: dict[tuple[int, int], tuple[list, list[_Match]]] = {}
+        self.sentences: dict[tuple[int, int], _Sentence] = {}
+        self.spans: dict[tuple[int, int], SpanContext] = {}  # several codes often attend to the same words
 
     def _abbreviation(self, dot: int) -> bool:
         word = re.search(r"([A-Za-z.]+)$", self.text[max(0, dot - 8) : dot])
@@ -154,10 +155,10 @@ class _Note:
         e = self.bounds[j] if j < len(self.bounds) else len(self.text)
         return max(s, start - MAX_SENTENCE_CHARS), min(e, end + MAX_SENTENCE_CHARS)
 
-    def analysed(self, bounds: tuple[int, int]) -> tuple[list, list[_Match]]:
+    def analysed(self, bounds: tuple[int, int]) -> "_Sentence":
         if bounds not in self.sentences:
             tokens = [(s + bounds[0], e + bounds[0], t) for s, e, t in tokenize(self.text[bounds[0] : bounds[1]])]
-            self.sentences[bounds] = (tokens, _match_cues(tokens, self.rules))
+            self.sentences[bounds] = _Sentence.of(tokens, _match_cues(tokens, self.rules))
         return self.sentences[bounds]
 
     def section(self, start: int) -> SpanContext | None:
@@ -237,25 +238,53 @@ def _scope(match: _Match, cue: Cue, matches: list[_Match], tokens: list, forward
     return first, match.first
 
 
-def classify_span(note: _Note, start: int, end: int) -> SpanContext:
-    tokens, matches = note.analysed(note.sentence(start, end))
-    target = next((k for k, (s, e, _) in enumerate(tokens) if e > start and s < max(end, start + 1)), None)
-    best: tuple[int, int, SpanContext] | None = None  # (precedence rank, distance, context)
-    if target is not None:
+@dataclass(frozen=True)
+class _Scope:
+    lo: int  # token range [lo, hi) the cue covers
+    hi: int
+    rank: int  # PRECEDENCE index of its group
+    forward: bool
+    match: _Match
+    context: SpanContext
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    tokens: list
+    ends: list[int]  # token end offsets, for finding a span's first token
+    scopes: tuple[_Scope, ...]  # every context cue's scope, computed once per sentence
+
+    @classmethod
+    def of(cls, tokens: list, matches: list[_Match]) -> "_Sentence":
+        scopes = []
         for m in matches:
-            if m.first <= target < m.last:
-                continue  # the evidence word is itself a cue: its own scope does not hold it
             for cue in m.cues:
                 if cue.group not in PRECEDENCE:
                     continue
-                directions = (True, False) if cue.direction == "both" else (cue.direction == "forward",)
-                for forward in directions:
+                context = SpanContext(cue.group, cue.phrase, tokens[m.first][0], tokens[m.last - 1][1])  # type: ignore[arg-type]
+                for forward in ((True, False) if cue.direction == "both" else (cue.direction == "forward",)):
                     lo, hi = _scope(m, cue, matches, tokens, forward)
-                    if lo <= target < hi:
-                        rank = PRECEDENCE.index(cue.group)
-                        distance = target - m.last if forward else m.first - target
-                        if best is None or (rank, distance) < best[:2]:
-                            best = (rank, distance, SpanContext(cue.group, cue.phrase, tokens[m.first][0], tokens[m.last - 1][1]))  # type: ignore[arg-type]
+                    scopes.append(_Scope(lo, hi, PRECEDENCE.index(cue.group), forward, m, context))
+        return cls(tokens, [e for _, e, _ in tokens], tuple(scopes))
+
+
+def classify_span(note: _Note, start: int, end: int) -> SpanContext:
+    key = (start, end)
+    if key not in note.spans:
+        note.spans[key] = _classify(note, start, end)
+    return note.spans[key]
+
+
+def _classify(note: _Note, start: int, end: int) -> SpanContext:
+    sentence = note.analysed(note.sentence(start, end))
+    best: tuple[int, int, SpanContext] | None = None  # (precedence rank, distance, context)
+    target = bisect.bisect_right(sentence.ends, start)  # the first token ending after the span's start
+    if sentence.scopes and target < len(sentence.tokens) and sentence.tokens[target][0] < max(end, start + 1):
+        for sc in sentence.scopes:
+            if sc.lo <= target < sc.hi and not sc.match.first <= target < sc.match.last:  # a cue word is not in its own scope
+                distance = target - sc.match.last if sc.forward else sc.match.first - target
+                if best is None or (sc.rank, distance) < best[:2]:
+                    best = (sc.rank, distance, sc.context)
     section = note.section(start)
     if section is not None and section.context == "family" and (best is None or best[2].context != "family"):
         return section  # in a family-history section everything is about relatives, negated or not
