@@ -108,13 +108,51 @@ def pipeline_section(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def context_section(r: dict[str, Any]) -> list[str]:
+    report = r["classification"]["report"]
+    neg = report["per_class"]["negated"]
+    goal = report["negation_goal"]
+    lines = ["## Evidence context (negated, uncertain, historical, family)", "",
+             f"{r['what']}. Classifier: `engine/pipeline/context.py` (ConText-style rules, `context_rules.yaml`). Labelled sets: condition "
+             f"mentions in MTSamples and CodiEsp sentences, labelled by a person reading each sentence (docs/context.md); the rules were tuned on "
+             f"**dev** and frozen before **report** was labelled, so report is the measurement.", "",
+             f"Negation goal (report set: recall >= {goal['recall_min']}, precision >= {goal['precision_min']}): **{_f(goal['met'])}** "
+             f"(recall {_f(neg['recall'])}, precision {_f(neg['precision'])}).", ""]
+    rows = []
+    for name in ("report", "dev"):
+        c = r["classification"][name]
+        for cls, m in c["per_class"].items():
+            rows.append([f"{name}{' (tuned on)' if name == 'dev' else ''}", cls, m["gold"], m["predicted"], m["precision"], m["recall"], m["f1"]])
+    lines += _table(["set", "context", "gold", "predicted", "precision", "recall", "F1"], rows)
+    lines += ["", f"Report set: {report['mentions']} mentions ({', '.join(f'{k} {v}' for k, v in report['by_stratum'].items())}), accuracy {_f(report['accuracy'])}."]
+    if "policy" in r:
+        p = r["policy"]
+        d = p["default"]
+        lines += ["", f"Policy on the engine's CodiEsp suggestions (model: {p['model']}); official MAP = per note, average precision over ALL its gold "
+                  f"codes, mean over notes. Default chosen on the train slice: **{d['variant']}** (negated: {d['negated']}, family: {d['family']}).", ""]
+        rows = []
+        for split, s in p["splits"].items():
+            for name, m in s["policies"].items():
+                rows.append([f"{split} ({s['notes']} notes){' report' if split == p['report_split'] else ''}", name, m["precision"], m["recall"], m["micro_f1"],
+                             m["official_map"], m["suggestions"], f"{m['suggestions_changed']} ({m['changed_that_were_gold']} gold)"])
+        lines += _table(["split", "policy", "precision", "recall", "micro-F1", "official MAP", "suggested", "changed by policy (of them gold)"], rows)
+        for split, s in p["splits"].items():
+            lines += ["", f"Suggestion contexts on {split}: " + ", ".join(f"{k} {v}" for k, v in sorted(s["suggestion_contexts"].items())) + "."]
+    if "cost" in r:
+        c = r["cost"]
+        lines += ["", f"Cost: the context stage took {c['context_ms_per_note']} ms per note vs {c['infer_ms_per_note']} ms of inference "
+                  f"(onnxruntime, this model) over {c['notes']} notes ({_f(c['context_share_of_infer'])} of inference)."]
+    return lines
+
+
 def _measured_line(r: dict[str, Any]) -> str:
     m = r.get("machine", {})
     load = m.get("load_average_1_5_15") or ["?"]
     return f"\n_Measured {m.get('date_utc', '?')} UTC, commit {m.get('git_commit', '?')}, load average {load[0]} at the start, {r.get('family_seconds', 0) / 60:.1f} min._"
 
 
-SECTIONS = {"quality": quality_section, "inference": inference_section, "training": training_section, "deid": deid_section, "pipeline": pipeline_section}
+SECTIONS = {"quality": quality_section, "inference": inference_section, "training": training_section, "deid": deid_section, "pipeline": pipeline_section,
+            "context": context_section}
 
 
 def render_summary(results: dict[str, dict[str, Any]], run_info: dict[str, Any]) -> str:

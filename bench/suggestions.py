@@ -43,7 +43,9 @@ def print_suggestions(bundles: list[tuple[bytes | None, bytes]], notes_by_id: di
                     parts = {e["url"]: e for e in ev["extension"]}
                     start, end = parts["start"]["valueInteger"], parts["end"]["valueInteger"]
                     text = note.record.text
-                    print(f"        evidence: ...{text[max(0, start - 30):start]}[{text[start:end]}]{text[end:end + 30]}...".replace("\n", " "))
+                    context = parts.get("context", {}).get("valueCode")
+                    flag = "" if context in (None, "affirmed") else f"   {context}: '{text[parts['cueStart']['valueInteger']:end]}'" if "cueStart" in parts else f"   {context}"
+                    print(f"        evidence: ...{text[max(0, start - 30):start]}[{text[start:end]}]{text[end:end + 30]}...".replace("\n", " ") + flag.replace("\n", " "))
     if suggested:
         print(f"\nover all {len(bundles)} notes: {hits}/{suggested} suggestions are true codes (precision "
               f"{hits / suggested:.2f}); {hits}/{truth_total} true codes suggested (recall {hits / max(truth_total, 1):.2f})")

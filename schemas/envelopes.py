@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.context import Context
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -23,6 +25,13 @@ class EvidenceSpan(_Frozen):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     weight: float
+    # Evidence context (engine.pipeline.context; None: not classified). ``cue`` is the rule's canonical phrase
+    # ("no evidence of", "section: family history"), never note text; cue_start/cue_end locate the words that
+    # matched in the same text as start/end, so a display can quote "no evidence of pneumonia".
+    context: Context | None = None
+    cue: str | None = None
+    cue_start: int | None = Field(None, ge=0)
+    cue_end: int | None = Field(None, ge=0)
 
 
 class Suggestion(_Frozen):
@@ -31,6 +40,9 @@ class Suggestion(_Frozen):
     score: float = Field(ge=0, le=1)
     threshold: float = Field(ge=0, le=1)
     evidence: tuple[EvidenceSpan, ...] = ()
+    context: Context | None = None  # the suggestion's context from its evidence (schemas.context; None: not classified)
+    model_score: float | None = Field(None, ge=0, le=1)  # the model's score when the context policy changed ``score``
+    policy: Literal["demoted", "suppressed"] | None = None  # what the context policy did (None: nothing)
 
 
 class ModelRef(_Frozen):
@@ -60,6 +72,7 @@ class AuditRecord(_Frozen):
     deid_text_sha256: str
     scores: dict[str, float]  # every code scoring above the audit floor
     suggestions: tuple[Suggestion, ...]
+    withheld: tuple[Suggestion, ...] = ()  # suggestions the context policy suppressed (model score, evidence context)
     timings_ms: dict[str, float] = {}
     processed_at: dt.datetime
     # "retracted": the document turned out entered-in-error; ``retracted_conditions`` are the identifiers of the

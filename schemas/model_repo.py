@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.context import ContextPolicy
 from schemas.labels import LabelSpace
 
 INPUT_IDS = "input_ids"
@@ -93,6 +94,9 @@ class ModelMetadata(BaseModel):
     evidence_top_k: int = Field(0, ge=0)  # 0: the model exports no evidence outputs
     precision: str = "fp32"
     training: TrainingSummary
+    # What the engine does with suggestions whose evidence is negated or about family (schemas.context);
+    # absent in metadata written before it existed: the defaults.
+    context_policy: ContextPolicy = Field(default_factory=ContextPolicy)
 
     @model_validator(mode="after")
     def _thresholds_name_known_codes(self) -> "ModelMetadata":

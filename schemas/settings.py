@@ -127,6 +127,9 @@ class EngineSettings(BaseSettings):
     # segments the next and builds the previous one's FHIR, so its own CPU work hides behind inference.
     infer_chunk_notes: int = Field(16, ge=1)
     evidence_tokens_per_code: int = Field(5, ge=0)
+    # Classify each evidence span's context (negated, uncertain, historical, family) and apply the model
+    # version's context policy (engine/pipeline/context.py); false: evidence carries no context, nothing demoted.
+    evidence_context: bool = True
     audit_include_text: bool = False  # False: audit records carry only a hash of the de-identified text
     audit_score_floor: float = Field(0.01, ge=0, le=1)
     deid_date_shift: bool = False  # shift dates consistently per patient instead of "[DATE]"

@@ -35,6 +35,7 @@ def audit_record(note: ProcessedNote, include_text: bool) -> AuditRecord:
         deid_text_sha256=note.deid_text_sha256,
         scores=dict(sorted(note.scores.items())),  # by code (the note's map is highest first)
         suggestions=note.suggestions,
+        withheld=note.withheld,
         timings_ms=dict(note.timings_ms),
         processed_at=note.processed_at,
         event="retracted" if note.action == "retract" else "coded",

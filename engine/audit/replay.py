@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from engine.infra.model import ModelRuntime
 from engine.pipeline.aggregate import AggregationParams, aggregate_notes
+from engine.pipeline.context import ContextStage
 from engine.pipeline.infer.base import InferenceBackend, run_segments
 from engine.pipeline.segment import segment_texts
 from schemas.envelopes import AuditRecord
@@ -57,8 +58,10 @@ def select_replayable(records: Sequence[AuditRecord], described_range: str) -> t
 
 
 def rescore(records: Sequence[AuditRecord], runtime: ModelRuntime, backend: InferenceBackend, params: AggregationParams,
-            batch_notes: int = 32) -> list[AuditRecord]:
-    """The audit records the target version would have written for the same de-identified texts."""
+            batch_notes: int = 32, context: ContextStage | None = None) -> list[AuditRecord]:
+    """The audit records the target version would have written for the same de-identified texts (``context``: the
+    evidence-context stage with the target version's policy, as the engine runs it; evidence offsets and cues then
+    refer to the de-identified text)."""
     out: list[AuditRecord] = []
     model = runtime.model_ref
     with tqdm(total=len(records), desc=f"replay {model.name}/{model.version}", unit="note") as bar:
@@ -69,12 +72,14 @@ def rescore(records: Sequence[AuditRecord], runtime: ModelRuntime, backend: Infe
             result = run_segments(backend, segments, runtime.pad_id, runtime.max_length)
             coded = aggregate_notes(segments, result, len(chunk), runtime.metadata, params, thresholds=runtime.thresholds)
             now = dt.datetime.now(dt.timezone.utc)
-            for r, codes in zip(chunk, coded):
+            for r, text, codes in zip(chunk, texts, coded):
+                suggestions, withheld = context(text, codes.suggestions) if context is not None else (codes.suggestions, ())
                 out.append(r.model_copy(update={
                     "model": model,
                     "threshold_global": runtime.metadata.thresholds.global_threshold,
                     "scores": codes.scores,
-                    "suggestions": codes.suggestions,
+                    "suggestions": suggestions,
+                    "withheld": withheld,
                     "timings_ms": {},
                     "processed_at": now,
                 }))

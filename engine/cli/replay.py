@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.audit.replay import diff_note, rescore, select_replayable, summarise, write_report
     from engine.infra.model import load_runtime
     from engine.pipeline.aggregate import AggregationParams
+    from engine.pipeline.context import ContextStage
     from schemas.errors import TransientError
     from schemas.model_repo import Thresholds
 
@@ -79,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
     backend = _backend(args, settings, runtime)
     try:
-        replayed = rescore(records, runtime, backend, AggregationParams.from_settings(settings))
+        context = ContextStage.for_model(runtime.metadata) if settings.evidence_context else None
+        replayed = rescore(records, runtime, backend, AggregationParams.from_settings(settings), context=context)
     except TransientError as err:
         raise UserError(f"inference failed: {err}") from None
     finally:

@@ -76,9 +76,22 @@ def _show(view: ItemView) -> str:
     for n in item.notes:
         lines.append(f"  note {n.document_reference} v{n.document_version or '-'} at {n.processed_at.isoformat()}")
         for s in n.suggestions:
-            spans = ", ".join(f"{e.start}-{e.end}" for e in s.evidence)
-            lines.append(f"    {s.code:<10} {s.score:.3f} (threshold {s.threshold:.3f}) {s.display}  evidence chars: {spans or '-'}")
+            spans = ", ".join(_evidence(e) for e in s.evidence)
+            flag = f" [{s.context}]" if s.context not in (None, "affirmed") else ""
+            if s.policy == "demoted":
+                flag += f" [demoted: model score {s.model_score:.3f}]"
+            lines.append(f"    {s.code:<10} {s.score:.3f} (threshold {s.threshold:.3f}) {s.display}{flag}  evidence chars: {spans or '-'}")
     return "\n".join(lines)
+
+
+def _evidence(e) -> str:
+    """``120-135`` or ``120-135 negated: 'no evidence of' at 104-118`` (the cue's rule phrase; the item holds
+    offsets, never note text: a display with the note quotes the words)."""
+    text = f"{e.start}-{e.end}"
+    if e.context in (None, "affirmed"):
+        return text
+    where = f" at {e.cue_start}-{e.cue_end}" if e.cue_start is not None else ""
+    return f"{text} {e.context}: '{e.cue}'{where}" if e.cue else f"{text} {e.context}"
 
 
 def _dump(view: ItemView) -> str:

@@ -38,7 +38,7 @@ from typing import Any, Sequence
 from pydantic import ValidationError
 
 from engine.pipeline.types import ParsedNote
-from schemas.envelopes import ModelRef, Suggestion
+from schemas.envelopes import EvidenceSpan, ModelRef, Suggestion
 from schemas.errors import ProcessingError
 from schemas.fhir.release import resource_class
 from schemas.fhir.validation import error_locations
@@ -48,7 +48,7 @@ from schemas.model_repo import ModelMetadata
 PROJECT_FHIR_BASE = "https://icd-coder.org/fhir"  # canonical base of this project's FHIR artefacts
 EXT_SCORE = f"{PROJECT_FHIR_BASE}/StructureDefinition/suggestion-score"  # valueDecimal 0..1
 EXT_THRESHOLD = f"{PROJECT_FHIR_BASE}/StructureDefinition/suggestion-threshold"  # valueDecimal 0..1
-EXT_EVIDENCE = f"{PROJECT_FHIR_BASE}/StructureDefinition/suggestion-evidence"  # complex: start, end, weight
+EXT_EVIDENCE = f"{PROJECT_FHIR_BASE}/StructureDefinition/suggestion-evidence"  # complex: start, end, weight[, context, cue, cueStart, cueEnd]
 SUGGESTION_ID_SYSTEM = f"{PROJECT_FHIR_BASE}/NamingSystem/suggestion-id"
 BUNDLE_ID_SYSTEM = f"{PROJECT_FHIR_BASE}/NamingSystem/note-coding-id"
 _UUID_NAMESPACE = uuid.UUID("6f0b5a52-43a4-5c4e-9d0e-7c1cbd1e4a8e")
@@ -106,19 +106,27 @@ def _instant(t: dt.datetime) -> str:
     return t.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def evidence_parts(span: EvidenceSpan) -> list[dict[str, Any]]:
+    """The sub-extensions of one evidence span: offsets and weight, then its context when classified
+    (``context`` valueCode affirmed|negated|uncertain|historical|family; ``cue`` valueString, the rule's canonical
+    phrase, never note text; ``cueStart``/``cueEnd`` valueInteger, where the cue stands in the note)."""
+    parts: list[dict[str, Any]] = [
+        {"url": "start", "valueInteger": span.start},
+        {"url": "end", "valueInteger": span.end},
+        {"url": "weight", "valueDecimal": _decimal(span.weight)},
+    ]
+    if span.context is not None:
+        parts.append({"url": "context", "valueCode": span.context})
+    if span.cue is not None:
+        parts.append({"url": "cue", "valueString": span.cue})
+    if span.cue_start is not None and span.cue_end is not None:
+        parts += [{"url": "cueStart", "valueInteger": span.cue_start}, {"url": "cueEnd", "valueInteger": span.cue_end}]
+    return parts
+
+
 def condition(note: ParsedNote, s: Suggestion, model: ModelRef, recorded: dt.datetime) -> dict[str, Any]:
     r5 = note.fhir_version == "R5"
-    evidence_ext = [
-        {
-            "url": EXT_EVIDENCE,
-            "extension": [
-                {"url": "start", "valueInteger": span.start},
-                {"url": "end", "valueInteger": span.end},
-                {"url": "weight", "valueDecimal": _decimal(span.weight)},
-            ],
-        }
-        for span in s.evidence
-    ]
+    evidence_ext = [{"url": EXT_EVIDENCE, "extension": evidence_parts(span)} for span in s.evidence]
     docref = {"reference": note.reference}
     res: dict[str, Any] = {
         "resourceType": "Condition",

@@ -23,6 +23,7 @@ from typing import Callable, Mapping, Sequence
 
 from engine.infra.model import ModelRuntime
 from engine.pipeline.aggregate import AggregationParams, aggregate_notes
+from engine.pipeline.context import ContextStage
 from engine.pipeline.deidentify import deidentify_note, make_deidentifier
 from engine.pipeline.fhir_bundle import build_bundle, check_codings, note_key
 from engine.pipeline.infer.base import InferenceBackend, InferenceResult, run_segments
@@ -92,6 +93,7 @@ class NoteProcessor:
         self.clock = clock
         self.model = runtime.model_ref
         self.params = AggregationParams.from_settings(settings)
+        self.context = ContextStage.for_model(runtime.metadata) if settings.evidence_context else None
         self._inference_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
     def close(self) -> None:
@@ -187,10 +189,14 @@ class NoteProcessor:
         for w, codes, note_rows in zip(work, coded, rows):
             share = len(note_rows) / len(segments)
             timings = {**w.timings, **{k: v * share for k, v in batch_timings.items()}}
+            suggestions, withheld = codes.suggestions, ()
+            if self.context is not None:
+                with _timed(timings, "context"):
+                    suggestions, withheld = self.context(w.note.text, suggestions)  # evidence offsets are in the original text
             try:
                 with _timed(timings, "fhir"):
                     when = processed_at[note_key(w.note, self.model)]
-                    bundle = build_bundle(w.note, codes.suggestions, self.model, when)
+                    bundle = build_bundle(w.note, suggestions, self.model, when)
             except ProcessingError as err:
                 results[w.index] = err
                 continue
@@ -201,8 +207,9 @@ class NoteProcessor:
                 deid_text_sha256=hashlib.sha256(w.deid.text.encode("utf-8")).hexdigest(),
                 model=self.model,
                 thresholds_global=self.runtime.metadata.thresholds.global_threshold,
-                scores=codes.scores,
-                suggestions=codes.suggestions,
+                scores=codes.scores,  # the model's scores, before any context policy (audit, replay)
+                suggestions=suggestions,
+                withheld=withheld,
                 bundle_json=bundle,
                 output_key=self._output_key(w.note),
                 processed_at=when,

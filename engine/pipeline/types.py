@@ -64,6 +64,7 @@ class ProcessedNote:
     # ``retracts`` names the withdrawn Conditions' identifiers; no scores, no suggestions, no text
     action: str = "code"
     retracts: tuple[str, ...] = ()
+    withheld: tuple[Suggestion, ...] = ()  # suppressed by the context policy: audit only, never output
 
 
 class Sink(Protocol):

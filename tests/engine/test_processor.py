@@ -70,7 +70,7 @@ def test_batch_with_good_and_bad_notes(repo, deidentifier):
     assert set(first.scores) >= {"I10", "J45.909"} and all(v >= 0.01 for v in first.scores.values())
     assert first.output_key == b"Encounter/e-1" and first.processed_at == CLOCK
     assert first.model.name == "bert_xml" and first.model.version == 1 and first.thresholds_global == 0.5
-    assert set(first.timings_ms) == {"parse", "deid", "segment", "infer", "aggregate", "fhir"}
+    assert set(first.timings_ms) == {"parse", "deid", "segment", "infer", "aggregate", "context", "fhir"}
     bundle = bundle_class("R4").model_validate_json(first.bundle_json)
     assert [e.resource.code.coding[0].code for e in bundle.entry[:-1]] == [s.code for s in first.suggestions]
     long_note = results[3]
