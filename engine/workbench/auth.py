@@ -111,8 +111,9 @@ def _roles(claims: dict[str, Any], path: str) -> list[str]:
 class JwksKeys:
     """The issuer's signing keys: PyJWKClient on the JWKS URL (from the discovery document unless given)."""
 
-    def __init__(self, issuer: str, jwks_url: str | None, timeout_s: float = 5.0) -> None:
-        self.issuer, self.jwks_url, self.timeout_s = issuer, jwks_url, timeout_s
+    def __init__(self, issuer: str, jwks_url: str | None, timeout_s: float = 5.0, refetch_cooldown_s: float = 30.0) -> None:
+        # an unknown kid fetches the JWKS again at most once per cooldown (a rotated key waits at most that long)
+        self.issuer, self.jwks_url, self.timeout_s, self.refetch_cooldown_s = issuer, jwks_url, timeout_s, refetch_cooldown_s
         self._client: jwt.PyJWKClient | None = None
         self._lock = threading.Lock()
 
@@ -130,7 +131,8 @@ class JwksKeys:
     def __call__(self, token: str):
         with self._lock:
             if self._client is None:
-                self._client = jwt.PyJWKClient(self.jwks_url or self._discover(), cache_keys=True, lifespan=300, timeout=self.timeout_s)
+                self._client = jwt.PyJWKClient(self.jwks_url or self._discover(), cache_keys=True, lifespan=300, timeout=self.timeout_s,
+                                               cooldown_duration=self.refetch_cooldown_s)
         return self._client.get_signing_key_from_jwt(token).key
 
 
