@@ -21,11 +21,15 @@ help:
 
 setup: $(STAMP)
 
-# The tests and the demo start a private redis-server (Kafka and Triton come from pip wheels).
+# The tests and the demo start a private redis-server (Kafka and Triton come from pip wheels); the workbench's
+# browser tests drive Debian's chromium with chromium-driver (Selenium).
 servers:
 	@command -v redis-server >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 		apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } || \
 		{ echo "redis-server not found: install it (Debian/Ubuntu: apt-get install redis-server)" >&2; exit 1; }
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		{ echo "chromium/chromedriver not found: install them (Debian: apt-get install chromium chromium-driver)" >&2; exit 1; }
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
