@@ -131,7 +131,7 @@ class FhirNoteTexts:
     def __init__(self, settings: EngineSettings) -> None:
         wb = settings.workbench
         headers = {"Accept": "application/fhir+json"}
-        if wb.fhir_token is not None:
+        if wb.fhir_token is not None and wb.fhir_token.get_secret_value():
             headers["Authorization"] = f"Bearer {wb.fhir_token.get_secret_value()}"
         self.base = (wb.fhir_base_url or "").rstrip("/")
         self.fhir_version, self.max_chars = settings.fhir_version, settings.max_note_chars
