@@ -12,10 +12,11 @@ FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
 DATA_DIR ?= $(abspath ../shared/data)
 export ICDCODER_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: setup servers demo test bench bench-quick clean help
+.PHONY: setup servers demo workbench-demo test bench bench-quick clean help
 help:
 	@echo "make setup  - create .venv and install everything (idempotent)"
 	@echo "make demo   - the whole loop end to end on the embedded default"
+	@echo "make workbench-demo - the demo again (trained model reused), then its worklist in the coders' workbench"
 	@echo "make test   - start what the tests need and run pytest"
 	@echo "make bench  - benchmarks (bench/results); make bench-quick for minutes"
 
@@ -41,6 +42,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: setup servers
 	$(PY) -m bench demo
+
+workbench-demo: setup servers
+	$(PY) -m bench demo --workbench
 
 test: setup servers
 	$(PY) -m pytest $(PYTEST_ARGS)
