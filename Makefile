@@ -12,20 +12,25 @@ FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
 DATA_DIR ?= $(abspath ../shared/data)
 export ICDCODER_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: setup servers tools demo test bench bench-quick clean help
+.PHONY: setup servers tools demo workbench-demo test bench bench-quick clean help
 help:
 	@echo "make setup  - create .venv and install everything (idempotent)"
 	@echo "make demo   - the whole loop end to end on the embedded default"
+	@echo "make workbench-demo - the demo again (trained model reused), then its worklist in the coders' workbench"
 	@echo "make test   - start what the tests need and run pytest"
 	@echo "make bench  - benchmarks (bench/results); make bench-quick for minutes"
 
 setup: $(STAMP)
 
-# The tests and the demo start a private redis-server (Kafka and Triton come from pip wheels).
+# The tests and the demo start a private redis-server (Kafka and Triton come from pip wheels); the workbench's
+# browser tests drive Debian's chromium with chromium-driver (Selenium).
 servers:
 	@command -v redis-server >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 		apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } || \
 		{ echo "redis-server not found: install it (Debian/Ubuntu: apt-get install redis-server)" >&2; exit 1; }
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		{ echo "chromium/chromedriver not found: install them (Debian: apt-get install chromium chromium-driver)" >&2; exit 1; }
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +50,9 @@ $(S3RVER): bench/devservers/s3rver/package.json bench/devservers/s3rver/package-
 
 demo: setup servers
 	$(PY) -m bench demo
+
+workbench-demo: setup servers
+	$(PY) -m bench demo --workbench
 
 test: setup servers tools
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-FAMILIES = ("quality", "inference", "training", "deid", "pipeline", "context")
+FAMILIES = ("quality", "inference", "training", "deid", "pipeline", "context", "workbench")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ class BenchSizes:
     deid_words: int = 1000
     pipeline_notes: int = 200
     pipeline_rate: float = 0.0  # notes/s offered for the latency percentiles; 0: half the measured backlog throughput
+    workbench_coders: int = 50  # simulated coders working the workbench at once (issue 16: 50 coders, 500 items)
+    workbench_items: int = 500
+    workbench_seconds: float = 60.0  # the fixed time; the run ends earlier when the queue is empty
 
 
 FULL = BenchSizes()
@@ -54,7 +57,7 @@ QUICK = BenchSizes(
     bert_lengths=(128,), minilm=False, prepare_deid=False, logreg_max_features=10_000,
     bigru={"embedding_dim": 64, "gru_hidden": 64, "attention_heads": 8, "attention_dim": 32},
     speed_encoder="tiny", speed_notes=60, speed_lengths=(128, 256, 512), speed_repeats=3, training_steps=10,
-    deid_notes=100, pipeline_notes=48,
+    deid_notes=100, pipeline_notes=48, workbench_seconds=20.0,
 )
 
 

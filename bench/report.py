@@ -145,6 +145,17 @@ def context_section(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def workbench_section(r: dict[str, Any]) -> list[str]:
+    lat = r["latency_ms"]
+    lines = ["## Workbench under load", "", f"{r['what']}: {r['items_completed']} items completed in {r['wall_s']} s "
+             f"({r['items_per_s']} items/s, {r['requests_per_s']} requests/s); {r['items_left_queued']} left queued. "
+             f"No item claimed twice: **{_f(r['no_item_claimed_twice'])}**; no decision lost: **{_f(r['no_decision_lost'])}** "
+             f"({r['feedback_records']} feedback records, {r['feedback_duplicates']} duplicates). HTTP errors: {r['http_errors'] or 'none'}.", ""]
+    return lines + _table(["action", "requests", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+                          [[a, lat[a].get("n"), lat[a].get("p50"), lat[a].get("p95"), lat[a].get("p99"), lat[a].get("max")]
+                           for a in ("all", "claim", "decide", "complete") if lat.get(a)])
+
+
 def _measured_line(r: dict[str, Any]) -> str:
     m = r.get("machine", {})
     load = m.get("load_average_1_5_15") or ["?"]
@@ -152,7 +163,8 @@ def _measured_line(r: dict[str, Any]) -> str:
 
 
 SECTIONS = {"quality": quality_section, "inference": inference_section, "training": training_section, "deid": deid_section, "pipeline": pipeline_section,
-            "context": context_section}
+            "context": context_section,
+            "workbench": workbench_section}
 
 
 def render_summary(results: dict[str, dict[str, Any]], run_info: dict[str, Any]) -> str:

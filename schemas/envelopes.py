@@ -89,6 +89,9 @@ class NoteSuggestions(_Frozen):
     suggestions: tuple[Suggestion, ...]
     processed_at: dt.datetime
     model: ModelRef | None = None  # the version that coded this note (None in items stored before it was kept)
+    # where the engine read the note (input topic, partition, offset): the workbench re-reads its text from
+    # there at display time, so the worklist never holds note text (None: read from a file, or stored before)
+    source: SourcePosition | None = None
 
 
 class WorklistItem(_Frozen):
@@ -107,9 +110,16 @@ class WorklistItem(_Frozen):
     updated_at: dt.datetime
 
 
+# Why a coder decided as they did: a fixed list, never free text (free text could carry PHI into Redis and
+# onto the feedback topic).
+DecisionReason = Literal["not-documented", "negated", "uncertain", "historical", "family-history", "more-specific-code",
+                         "missed-by-model", "other"]
+
+
 class CodeDecision(_Frozen):
     code: str
     action: Literal["accept", "reject", "add"]
+    reason: DecisionReason | None = None
 
 
 class CoderDecision(_Frozen):

@@ -115,6 +115,49 @@ class ModelSettings(BaseSettings):
     version: int | None = None  # None: the highest version in the repository
 
 
+class WorkbenchSettings(BaseSettings):
+    """The coders' web application (``ICDCODER_WORKBENCH_*``; docs/workbench.md). What serving needs is checked
+    by ``problems()`` when the workbench starts, so the engine's other commands never depend on it."""
+
+    model_config = _config("WORKBENCH_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # oidc: bearer JWTs from the hospital's identity provider, checked against its JWKS; local: tokens signed
+    # with a key file (`python -m engine workbench keygen|token`), for the demo and a single machine
+    auth: Literal["oidc", "local"] = "oidc"
+    oidc_issuer: str | None = None  # the `iss` every token must carry; its discovery document names the JWKS
+    oidc_jwks_url: str | None = None  # default: jwks_uri of <issuer>/.well-known/openid-configuration
+    oidc_audience: str = "icd-coder-workbench"
+    oidc_algorithms: str = "RS256,ES256,PS256"  # accepted signature algorithms (never "none", never HS*)
+    user_claim: str = "sub"  # the coder id on decisions (a FHIR id: it becomes Practitioner/<id>)
+    roles_claim: str = "roles"  # a dotted path into the token, e.g. realm_access.roles (Keycloak)
+    coder_role: str = "coder"
+    supervisor_role: str = "supervisor"
+    clock_skew_s: int = Field(30, ge=0, le=600)
+    local_key_file: Path | None = None  # auth=local: the EC private key (PEM) tokens are signed with
+    # where a note's text is read at display time (never stored in Redis): the input record the engine consumed,
+    # or the hospital's FHIR server (DocumentReference read by id and version)
+    text_source: Literal["kafka", "fhir"] = "kafka"
+    fhir_base_url: str | None = None
+    fhir_token: SecretStr | None = None  # bearer token for the FHIR server
+    fhir_ca_certs: Path | None = None
+    fhir_timeout_s: float = Field(10.0, gt=0)
+    lease_s: float | None = Field(None, gt=0)  # default: ICDCODER_ENGINE_WORKLIST_LEASE_S
+    evaluation_cache_s: float = Field(60.0, ge=0)  # the supervisor view reads two whole topics: reuse it this long
+
+    def problems(self) -> list[str]:
+        """What is missing to serve, one line per variable."""
+        out = []
+        if self.auth == "oidc" and not self.oidc_issuer:
+            out.append("ICDCODER_WORKBENCH_OIDC_ISSUER: required with ICDCODER_WORKBENCH_AUTH=oidc")
+        if self.auth == "local" and not self.local_key_file:
+            out.append("ICDCODER_WORKBENCH_LOCAL_KEY_FILE: required with ICDCODER_WORKBENCH_AUTH=local")
+        if self.text_source == "fhir" and not self.fhir_base_url:
+            out.append("ICDCODER_WORKBENCH_FHIR_BASE_URL: required with ICDCODER_WORKBENCH_TEXT_SOURCE=fhir")
+        return out
+
+
 class EngineSettings(BaseSettings):
     """The streaming service (``ICDCODER_ENGINE_*``) and the groups above."""
 
@@ -149,6 +192,7 @@ class EngineSettings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     triton: TritonSettings = Field(default_factory=TritonSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
+    workbench: WorkbenchSettings = Field(default_factory=WorkbenchSettings)
 
 
 class SettingsError(UserError, ValueError):
@@ -161,6 +205,7 @@ _GROUP_PREFIX = {
     RedisSettings: "REDIS_",
     TritonSettings: "TRITON_",
     ModelSettings: "MODEL_",
+    WorkbenchSettings: "WORKBENCH_",
     EngineSettings: "ENGINE_",
 }
 
@@ -179,7 +224,8 @@ def load_settings() -> EngineSettings:
     """Read and validate all settings from the environment, or raise SettingsError naming the variables."""
     problems: list[str] = []
     groups = {}
-    for name, cls in (("kafka", KafkaSettings), ("redis", RedisSettings), ("triton", TritonSettings), ("model", ModelSettings)):
+    for name, cls in (("kafka", KafkaSettings), ("redis", RedisSettings), ("triton", TritonSettings), ("model", ModelSettings),
+                      ("workbench", WorkbenchSettings)):
         try:
             groups[name] = cls()
         except ValidationError as err:

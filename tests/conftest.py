@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.servers",  # real Kafka (Tansu) and Redis on free loopback ports
     "tests.fixtures.triton",  # the real tritonserver on free loopback ports
     "tests.fixtures.cli",  # run python -m engine|trainer|bench in-process
+    "tests.fixtures.workbench",  # the coders' workbench server on the test Kafka and Redis
 ]

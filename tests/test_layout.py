@@ -35,6 +35,8 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
     ("engine.observability", ("schemas", "engine.infra", "engine.pipeline", "engine.observability")),
     ("engine.service", ("schemas", "engine.infra", "engine.pipeline", "engine.io", "engine.observability", "engine.service")),
     ("engine.app", ("schemas", "engine")),
+    # the coders' web application: on top of the worklist, audit and the stream's parse (re-reading note text)
+    ("engine.workbench", ("schemas", "engine")),
     ("engine.cli", ("schemas", "engine")),
     ("engine.__main__", ("schemas",)),
     ("engine", ("schemas", "engine")),

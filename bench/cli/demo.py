@@ -8,7 +8,8 @@
 3. start the Tansu Kafka broker, a private Redis and the real tritonserver on free loopback ports;
 4. publish held-out notes as FHIR DocumentReferences, run ``python -m engine run`` against them, and
    print the Condition suggestions read back from the output topic (code, description, score, evidence);
-5. stop everything it started.
+5. stop everything it started; with ``--workbench``, first serve the worklist it filled in the coders' workbench
+   (``python -m engine workbench``, local sign-in, note text read back from the demo's Kafka) until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notes", type=int, default=20, help="held-out notes to send through the engine")
     parser.add_argument("--fresh", action="store_true", help="redo every step instead of reusing finished ones")
     parser.add_argument("--show", type=int, default=5, help="notes whose suggestions are printed in full")
+    parser.add_argument("--workbench", action="store_true",
+                        help="at the end, serve the worklist in the coders' workbench (sign-in links printed) until Ctrl-C")
+    parser.add_argument("--workbench-port", type=int, default=8000, help="the workbench's port with --workbench (default 8000)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,8 +104,28 @@ def run(args: argparse.Namespace) -> int:
         print_suggestions(bundles, {n.record.note_id: n for n in notes}, show=args.show)
         print(f"\n{len(bundles)} Bundles and {len(dead)} dead letters for {len(notes)} notes sent")
         subprocess.run([PY, "-m", "engine", "worklist", "list", "--limit", "5"], env=env)
+        if args.workbench:
+            _serve_workbench(stack, env, out, args.workbench_port)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s; everything it started is stopped. Outputs in {out}")
     return 0
+
+
+def _serve_workbench(stack: ExitStack, env: dict[str, str], out: Path, port: int) -> None:
+    """The worklist in the workbench, on the demo's servers, until Ctrl-C (then everything stops as usual)."""
+    from bench.devservers.workbench import start_workbench
+
+    _banner("the coders' workbench (Ctrl-C stops it and everything else)")
+    server = start_workbench(env, out / "servers" / "workbench", port=port)
+    stack.callback(server.stop)
+    print(f"open {server.url}/login#token={server.token('coder1', 'coder')}\n"
+          f"  (coder1, a coder; a second coder: {server.url}/login#token={server.token('coder2', 'coder')})\n"
+          f"  supervisor: {server.url}/login#token={server.token('lead1', 'coder', 'supervisor')}\n"
+          f"more tokens: ICDCODER_WORKBENCH_LOCAL_KEY_FILE={server.key_file} python -m engine workbench token --user ID --role coder\n"
+          f"log: {server.log_path}", flush=True)
+    try:
+        server._process.wait()
+    except KeyboardInterrupt:
+        print("\nstopping the workbench and the servers")
 
 
 def _banner(text: str) -> None:

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bench.devservers import free_port
-from schemas.settings import ENV_PREFIX, EngineSettings, KafkaSettings, ModelSettings, RedisSettings, TritonSettings
+from schemas.settings import ENV_PREFIX, EngineSettings, KafkaSettings, ModelSettings, RedisSettings, TritonSettings, WorkbenchSettings
 
 TOPIC_ROLES = ("input", "output", "dead_letter", "audit", "feedback")  # KafkaSettings.<role>_topic
 TANSU_SESSION_TIMEOUT_MS = "6000"  # Tansu completes a group's first join only after session_timeout_ms / 2
 # variable prefix (ICDCODER_KAFKA_, ...) -> the settings group the engine reads from it
-SETTINGS_GROUPS = {group.model_config["env_prefix"]: group for group in (KafkaSettings, RedisSettings, TritonSettings, ModelSettings, EngineSettings)}
+SETTINGS_GROUPS = {group.model_config["env_prefix"]: group for group in (KafkaSettings, RedisSettings, TritonSettings, ModelSettings,
+                                                                    WorkbenchSettings, EngineSettings)}
 
 
 def topic_names(prefix: str) -> dict[str, str]:

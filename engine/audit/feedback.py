@@ -144,17 +144,21 @@ def evaluate(records: Sequence[AuditRecord], decisions: Sequence[CoderDecision])
     return reports
 
 
-def write_reports(out: Path, reports: Sequence[VersionReport], decisions: int, skipped: dict[str, int]) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {"json": out / "feedback_eval.json", "md": out / "feedback_eval.md"}
-    payload = {
+def report_payload(reports: Sequence[VersionReport], decisions: int, skipped: dict[str, int]) -> dict:
+    """The figures as JSON (feedback_eval.json; the workbench's supervisor view serves the same)."""
+    return {
         "decided_items": decisions,
         "skipped": skipped,
         "versions": [{"model": r.model, "version": r.version, "items": r.items, "undecided_items": r.undecided_items,
                       "overall": r.overall.as_dict(), "per_code": {c: k.as_dict() for c, k in sorted(r.per_code.items())}}
                      for r in reports],
     }
-    paths["json"].write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def write_reports(out: Path, reports: Sequence[VersionReport], decisions: int, skipped: dict[str, int]) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {"json": out / "feedback_eval.json", "md": out / "feedback_eval.md"}
+    paths["json"].write_text(json.dumps(report_payload(reports, decisions, skipped), indent=2) + "\n", encoding="utf-8")
     fmt = lambda v: "-" if v is None else v
     lines = ["# Suggestions vs coder decisions", "",
              f"Decided items on the feedback topic: {decisions}; skipped records: {', '.join(f'{k}={v}' for k, v in skipped.items()) or 'none'}.", "",

@@ -46,6 +46,7 @@ def merge_note(item: WorklistItem | None, note: ProcessedNote, now: dt.datetime)
         suggestions=note.suggestions,
         processed_at=note.processed_at,
         model=note.model,
+        source=note.source,
     )
     if item is None:
         notes = (entry,)
@@ -86,7 +87,9 @@ def same_content(a: WorklistItem | None, b: WorklistItem) -> bool:
     """True when merging changed nothing a coder would see (a redelivered note): no reopen, no requeue."""
     if a is None:
         return False
-    return a.codes == b.codes and a.notes == b.notes and a.model == b.model
+    # where a note was read is not content: the same note version sent again at another offset changes nothing
+    unplaced = lambda notes: [n.model_copy(update={"source": None}) for n in notes]
+    return a.codes == b.codes and unplaced(a.notes) == unplaced(b.notes) and a.model == b.model
 
 
 def priority_scores(item: WorklistItem, margins: dict[str, float]) -> dict[Priority, float]:

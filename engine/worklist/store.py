@@ -8,6 +8,7 @@ clocks do not matter.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -34,7 +35,7 @@ local function requeue(id)
   redis.call('ZADD', prefix .. 'wl:queue:uncertain', p[3], id)
   redis.call('ZREM', prefix .. 'wl:leases', id)
   -- a crashed coder's unfinished decisions go with the lease: the next coder starts clean
-  redis.call('HSET', key, 'status', 'queued', 'expired_coder', p[4] or '', 'decisions', '{}')
+  redis.call('HSET', key, 'status', 'queued', 'expired_coder', p[4] or '', 'decisions', '{}', 'reasons', '{}')
   redis.call('HDEL', key, 'coder', 'lease_ms')
 end
 local function reap(now)
@@ -61,7 +62,7 @@ if not st then return {'unknown_item'} end
 if st == 'completed' then return {'completed', redis.call('HGET', key, 'completed_by') or ''} end
 local holder = redis.call('HGET', key, 'coder')
 if st == 'claimed' and holder ~= coder then return {'claimed_by_other', holder} end
-if st ~= 'claimed' then redis.call('HSET', key, 'decisions', '{}') end
+if st ~= 'claimed' then redis.call('HSET', key, 'decisions', '{}', 'reasons', '{}') end
 redis.call('ZREM', prefix .. 'wl:queue:oldest', id)
 redis.call('ZREM', prefix .. 'wl:queue:confidence', id)
 redis.call('ZREM', prefix .. 'wl:queue:uncertain', id)
@@ -77,7 +78,15 @@ _LUA_REAP = _LUA_COMMON + "return reap(now_ms())"
 
 class WorklistError(ValueError):
     """A request the worklist refuses (unknown item, not your claim, lease expired, completed twice...).
-    Nothing has been changed when it is raised."""
+    Nothing has been changed when it is raised. ``kind`` says which sort of refusal it is (the workbench's HTTP
+    status): ``invalid`` (bad input), ``not_found``, ``forbidden`` (another coder's claim), ``expired`` (your
+    lease ran out), ``conflict`` (the item's state does not allow it: not claimed, completed). ``code``: the
+    code at fault, where one is."""
+
+    def __init__(self, message: str, kind: str = "invalid", code: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class ItemView:
     item: WorklistItem
     decisions: dict[str, str]  # code -> accept | reject | add
     expired_coder: str | None  # the coder whose lease last expired, if any
+    reasons: dict[str, str] = dataclasses.field(default_factory=dict)  # code -> DecisionReason, where given
 
 
 def _ms_to_dt(ms: float) -> dt.datetime:
@@ -139,7 +149,7 @@ class WorklistStore:
             "claimed_by": f.get("coder") if f["status"] == "claimed" else None,
             "lease_expires_at": _ms_to_dt(float(f["lease_ms"])) if f.get("lease_ms") else None,
         })
-        return ItemView(item, json.loads(f.get("decisions") or "{}"), f.get("expired_coder") or None)
+        return ItemView(item, json.loads(f.get("decisions") or "{}"), f.get("expired_coder") or None, json.loads(f.get("reasons") or "{}"))
 
     def _transact(self, item_id: str, body: Callable[[redis.client.Pipeline, dict], object]):
         """Run ``body(pipe, fields)`` under WATCH on the item; body calls pipe.multi() before writing."""
@@ -189,7 +199,7 @@ class WorklistStore:
             status = "queued"
             pipe.zrem(self.completed_key, new.item_id)
             pipe.hdel(key, "completed_ms", "completed_by")
-            pipe.hset(key, "decisions", "{}")
+            pipe.hset(key, mapping={"decisions": "{}", "reasons": "{}"})
         pipe.hset(key, mapping={
             "item": new.model_dump_json(),
             "margins": json.dumps(margins),
@@ -223,18 +233,18 @@ class WorklistStore:
         if res[0] == "empty":
             return None
         if res[0] == "unknown_item":
-            raise WorklistError(f"no worklist item {item_id!r}")
+            raise WorklistError(f"no worklist item {item_id!r}", "not_found")
         if res[0] == "completed":
-            raise WorklistError(f"item {item_id!r} is already completed (by {res[1]})")
+            raise WorklistError(f"item {item_id!r} is already completed (by {res[1]})", "conflict")
         if res[0] == "claimed_by_other":
-            raise WorklistError(f"item {item_id!r} is claimed by coder {res[1]!r} whose lease has not expired")
+            raise WorklistError(f"item {item_id!r} is claimed by coder {res[1]!r} whose lease has not expired", "forbidden")
         return self.get(res[1])
 
     def get(self, item_id: str) -> ItemView:
         self.reap_expired()
         fields = self.r.hgetall(self.item_key(item_id))
         if not fields:
-            raise WorklistError(f"no worklist item {item_id!r}")
+            raise WorklistError(f"no worklist item {item_id!r}", "not_found")
         return self._view(fields)
 
     def list_items(self, status: str = "queued", priority: Priority = "oldest", limit: int = 20) -> list[ItemView]:
@@ -264,19 +274,19 @@ class WorklistStore:
     def _held(self, fields: dict[bytes, bytes], item_id: str, coder: str, now: dt.datetime) -> ItemView:
         """The item if ``coder`` holds a live lease on it, else WorklistError saying why not."""
         if not fields:
-            raise WorklistError(f"no worklist item {item_id!r}")
+            raise WorklistError(f"no worklist item {item_id!r}", "not_found")
         view = self._view(fields)
         item = view.item
         if item.status == "completed":
-            raise WorklistError(f"item {item_id!r} is already completed (by {_s(fields.get(b'completed_by'))}); nothing changed")
+            raise WorklistError(f"item {item_id!r} is already completed (by {_s(fields.get(b'completed_by'))}); nothing changed", "conflict")
         if item.status == "claimed" and item.claimed_by == coder and item.lease_expires_at and item.lease_expires_at <= now:
-            raise WorklistError(f"your lease on item {item_id!r} expired at {item.lease_expires_at.isoformat()}; claim it again")
+            raise WorklistError(f"your lease on item {item_id!r} expired at {item.lease_expires_at.isoformat()}; claim it again", "expired")
         if view.expired_coder == coder and item.claimed_by != coder:
-            raise WorklistError(f"your lease on item {item_id!r} expired (it is now {item.status}); claim it again")
+            raise WorklistError(f"your lease on item {item_id!r} expired (it is now {item.status}); claim it again", "expired")
         if item.status != "claimed":
-            raise WorklistError(f"item {item_id!r} is not claimed by {coder!r}; claim it first")
+            raise WorklistError(f"item {item_id!r} is not claimed by {coder!r}; claim it first", "conflict")
         if item.claimed_by != coder:
-            raise WorklistError(f"item {item_id!r} is claimed by another coder ({item.claimed_by!r})")
+            raise WorklistError(f"item {item_id!r} is claimed by another coder ({item.claimed_by!r})", "forbidden")
         return view
 
     def decide(self, item_id: str, coder: str, decisions: Iterable[CodeDecision]) -> ItemView:
@@ -293,12 +303,16 @@ class WorklistStore:
             for d in decisions:
                 if d.action in ("accept", "reject") and d.code not in suggested:
                     raise WorklistError(f"cannot {d.action} {d.code} on item {item_id!r}: it was not suggested "
-                                        f"(suggested: {', '.join(sorted(suggested)) or 'none'}); use add")
+                                        f"(suggested: {', '.join(sorted(suggested)) or 'none'}); use add", code=d.code)
                 if d.action == "add" and d.code in suggested:
-                    raise WorklistError(f"cannot add {d.code} on item {item_id!r}: it was suggested; accept it instead")
+                    raise WorklistError(f"cannot add {d.code} on item {item_id!r}: it was suggested; accept it instead", code=d.code)
             merged = {**view.decisions, **{d.code: d.action for d in decisions}}
+            # a decision replaces the code's earlier reason (or clears it when it gives none)
+            reasons = {c: r for c, r in view.reasons.items() if c not in {d.code for d in decisions}}
+            reasons.update({d.code: d.reason for d in decisions if d.reason})
             pipe.multi()
-            pipe.hset(self.item_key(item_id), "decisions", json.dumps(merged, sort_keys=True))
+            pipe.hset(self.item_key(item_id), mapping={"decisions": json.dumps(merged, sort_keys=True),
+                                                       "reasons": json.dumps(reasons, sort_keys=True)})
             return None
 
         self._transact(item_id, body)
@@ -316,11 +330,11 @@ class WorklistStore:
             undecided = sorted(set(view.item.codes) - set(view.decisions))
             if undecided:
                 raise WorklistError(f"item {item_id!r} has undecided suggested codes: {', '.join(undecided)}; "
-                                    "accept or reject each before completing")
+                                    "accept or reject each before completing", "conflict")
             decision = CoderDecision(
                 item_id=item_id,
                 coder=coder,
-                decisions=tuple(CodeDecision(code=c, action=a) for c, a in sorted(view.decisions.items())),
+                decisions=tuple(CodeDecision(code=c, action=a, reason=view.reasons.get(c)) for c, a in sorted(view.decisions.items())),
                 model=view.item.model,
                 decided_at=now,
             )
@@ -336,6 +350,51 @@ class WorklistStore:
             return decision
 
         return self._transact(item_id, body)
+
+    def renew(self, item_id: str, coder: str, lease_s: float) -> ItemView:
+        """Extend ``coder``'s live lease on ``item_id`` to ``lease_s`` from now (Redis clock); refused when the
+        coder does not hold it (or the lease already ran out: claim it again)."""
+        if lease_s <= 0:
+            raise WorklistError(f"lease must be positive, got {lease_s} s")
+        self.reap_expired()
+
+        def body(pipe, fields):
+            now = self.now(pipe)
+            self._held(fields, item_id, coder, now)
+            expires = int(now.timestamp() * 1000 + lease_s * 1000)
+            pipe.multi()
+            pipe.zadd(self.leases_key, {item_id: expires})
+            pipe.hset(self.item_key(item_id), "lease_ms", expires)
+            return None
+
+        self._transact(item_id, body)
+        return self.get(item_id)
+
+    def release(self, item_id: str, coder: str, *, supervisor: bool = False) -> ItemView:
+        """Give a claimed item back to the queues, its decisions dropped: by its holder, or by a supervisor
+        (``supervisor=True``) whoever holds it. Refused (nothing changed) when it is not claimed or, for a
+        coder, claimed by someone else."""
+        self.reap_expired()
+
+        def body(pipe, fields):
+            if not fields:
+                raise WorklistError(f"no worklist item {item_id!r}", "not_found")
+            view = self._view(fields)
+            if view.item.status != "claimed":
+                raise WorklistError(f"item {item_id!r} is {view.item.status}, not claimed: nothing to release", "conflict")
+            if not supervisor:
+                self._held(fields, item_id, coder, self.now(pipe))
+            key = self.item_key(item_id)
+            pipe.multi()
+            for p in PRIORITIES:
+                pipe.zadd(self.queue_key(p), {item_id: float(fields[f"p:{p}".encode()])})
+            pipe.zrem(self.leases_key, item_id)
+            pipe.hset(key, mapping={"status": "queued", "decisions": "{}", "reasons": "{}"})
+            pipe.hdel(key, "coder", "lease_ms", "expired_coder")
+            return None
+
+        self._transact(item_id, body)
+        return self.get(item_id)
 
     def drain_outbox(self, publish: Callable[[str, CoderDecision, bytes], None]) -> int:
         """Publish every pending decision (``publish`` returns only once the broker acknowledged), removing

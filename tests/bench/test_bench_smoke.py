@@ -125,3 +125,15 @@ def test_pipeline_family_runs_the_engine_service_end_to_end(tmp_path, data_dir, 
     assert result["raw_triton"]["notes_per_s"] > 0 and isinstance(result["service_goal_met"], bool)
     assert set(result["note_processor_triton"]["stage_ms_per_note"]) == {"parse", "deid", "segment", "infer", "aggregate", "fhir"}
     assert "End to end: engine vs raw inference" in summary.read_text()
+
+
+def test_workbench_family_runs_coders_against_the_real_server(tmp_path, data_dir):
+    from bench.families import workbench
+
+    cfg = BenchConfig(data_dir=data_dir, out_dir=tmp_path / "results", work_dir=tmp_path / "work", quick=True,
+                      sizes_override=dataclasses.replace(TINY, workbench_coders=6, workbench_items=30, workbench_seconds=30.0))
+    result = workbench.run(cfg, None)
+    assert result["items_completed"] == 30 and result["items_left_queued"] == 0
+    assert result["no_item_claimed_twice"] is True and result["no_decision_lost"] is True and result["http_errors"] == {}
+    assert result["latency_ms"]["all"]["n"] == result["requests"] == 30 * 3 + 6  # + each coder's final empty claim
+    assert 0 < result["latency_ms"]["complete"]["p95"] <= result["latency_ms"]["complete"]["max"]

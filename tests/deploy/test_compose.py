@@ -133,3 +133,20 @@ def test_engine_requirements_match_pyproject_pins():
     for line in filter(None, lines):
         name, version = re.split(r"[\[=]", line)[0].lower(), line.split("==")[1]
         assert pins.get(name) == version, f"deploy/requirements-engine.txt pins {line}, pyproject.toml {pins.get(name)}"
+
+
+def test_workbench_runs_the_engine_image_behind_tls_with_oidc(compose, monkeypatch):
+    services = compose["services"]
+    workbench, tls = services["workbench"], services["workbench-tls"]
+    assert workbench["image"] == services["engine"]["image"] and workbench["command"][0] == "workbench"
+    assert not workbench.get("ports") and "443:443" in tls["ports"]  # browsers reach it only through TLS termination
+    assert (ROOT / "deploy" / "Caddyfile").is_file() and "reverse_proxy workbench:8000" in (ROOT / "deploy" / "Caddyfile").read_text()
+    env = interpolate(workbench["environment"], {"REDIS_PASSWORD": "x", "OIDC_ISSUER": "https://login.hospital.example/realms/coding"})
+    for name in [n for n in __import__("os").environ if n.startswith("ICDCODER_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(value))
+    loaded = settings_module.load_settings()
+    assert loaded.workbench.auth == "oidc" and loaded.workbench.problems() == []
+    with pytest.raises(KeyError, match="OIDC_ISSUER is required"):
+        interpolate(workbench["environment"], {"REDIS_PASSWORD": "x"})
