@@ -177,6 +177,9 @@ class EngineSettings(BaseSettings):
     audit_score_floor: float = Field(0.01, ge=0, le=1)
     deid_date_shift: bool = False  # shift dates consistently per patient instead of "[DATE]"
     deid_date_shift_salt: SecretStr | None = None  # required when deid_date_shift is on
+    # "rules+ner": rules and the learned NER pipeline (recall on unseen PHI; ~2x the CPU per note, docs/deid.md);
+    # "rules": the rules alone (faster, misses names and places without cues)
+    deid_model: Literal["rules", "rules+ner"] = "rules+ner"
     worklist_priority: Literal["oldest", "confidence", "uncertain"] = "oldest"
     worklist_lease_s: float = Field(900.0, gt=0)  # a claimed item returns to the queue after this
     # Liveness: /livez turns 503 when a batch in hand has made no progress for this long (a dependency that

@@ -15,6 +15,7 @@ COMMANDS = [
     Command("finetune", "trainer.cli.finetune", "fine-tune an ICD coder (BERT-XML, BERT [CLS], bi-GRU attention, logistic regression)"),
     Command("evaluate", "trainer.cli.evaluate", "evaluate a fine-tuned model as the paper does (AUC, F1, P@k, MAP, frequency bins)"),
     Command("explain", "trainer.cli.explain", "render a note's XML attention for a code as HTML and the encoder's attention heads as PNG"),
+    Command("deid-model", "trainer.cli.deid_model", "train the PHI NER pipeline engine.deid ships (spaCy, CPU) and write its data card"),
     Command("export", "trainer.cli.export", "export a fine-tuned model to a Triton model repository (ONNX, config.pbtxt, metadata)"),
 ]
 

@@ -1,5 +1,6 @@
-"""``python -m engine deid-eval``: recall/precision per PHI category on synthetic notes and on PHI planted
-into MTSamples, clinical words removed, eponym survival. Prints a table; writes JSON and an HTML page."""
+"""``python -m bench deid-eval``: recall/precision per PHI category on independent sets (hand-written notes,
+a mimesis generator) and on the project's own sets (synthetic notes, PHI planted into MTSamples), clinical
+words removed, eponym survival, against the recall goals. Prints tables; writes JSON and an HTML page."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.deid_eval.evaluation import EvalReport, eponym_survival, evaluate
+from bench.deid_eval.evaluation import EvalReport, eponym_survival, evaluate, goal_check
+from bench.deid_eval.independent import handwritten, mimesis_notes
 from bench.deid_eval.planting import mtsamples_planted, synthetic_gold
 from bench.deid_eval.report import html_page, table
 from bench.families.deid import measure, notes_of_words
@@ -19,8 +21,15 @@ from engine.deid.types import DeidConfig
 from schemas.cli import UserError, default_data_dir
 from trainer.data.importers.mtsamples import mtsamples_texts
 
+INDEPENDENT = ("handwritten-test", "handwritten-dev", "mimesis")  # written without the recognisers' generators
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", choices=("rules+ner", "rules", "both"), default="rules+ner",
+                        help="de-identifier to measure: rules + learned NER (the default), rules alone, or both")
+    parser.add_argument("--handwritten", action=argparse.BooleanOptionalAction, default=True,
+                        help="the hand-written notes (test: held out; dev: used while building)")
+    parser.add_argument("--mimesis", type=int, default=300, metavar="N", help="notes from the mimesis generator (0: skip)")
     parser.add_argument("--synthetic", type=int, default=500, metavar="N", help="synthetic notes (0: skip)")
     parser.add_argument("--mtsamples", type=int, default=500, metavar="N", help="MTSamples notes with planted PHI (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
@@ -32,10 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html-examples", type=int, default=3, help="notes of each set shown in the HTML page")
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.synthetic < 0 or args.mtsamples < 0:
-        raise UserError("--synthetic and --mtsamples must be >= 0")
+def gold_sets(args: argparse.Namespace) -> list[tuple[str, list]]:
+    if min(args.synthetic, args.mtsamples, args.mimesis) < 0:
+        raise UserError("--synthetic, --mtsamples and --mimesis must be >= 0")
     sets = []
+    if args.handwritten:
+        sets += [("handwritten-test", list(handwritten("test"))), ("handwritten-dev", list(handwritten("dev")))]
+    if args.mimesis:
+        sets.append(("mimesis", mimesis_notes(args.mimesis, args.seed)))
     if args.synthetic:
         sets.append(("synthetic", synthetic_gold(args.synthetic, args.seed)))
     if args.mtsamples:
@@ -43,35 +56,47 @@ def run(args: argparse.Namespace) -> int:
         if not csv_path.is_file():
             raise UserError(f"MTSamples not found at {csv_path} (set --data-dir or ICDCODER_DATA_DIR, or pass --mtsamples 0)")
         sets.append(("mtsamples-planted", mtsamples_planted(csv_path, args.mtsamples, args.seed)))
-    deid = Deidentifier(DeidConfig())
-    reports: list[EvalReport] = []
-    timings = {}
-    examples = []
-    for name, notes in sets:
-        start = time.perf_counter()
-        with tqdm(total=len(notes), desc=name, unit="note") as bar:
-            reports.append(evaluate(deid, notes, name, progress=bar.update))
-        seconds = time.perf_counter() - start
-        words = sum(len(n.text.split()) for n in notes)
-        timings[name] = {"notes_per_s": len(notes) / seconds, "words_per_s": words / seconds}
-        examples += [(f"{name} #{i}", n, deid.deidentify(n.text).detected) for i, n in enumerate(notes[: args.html_examples])]
-    if args.bench:
-        csv_path = args.data_dir / "mtsamples" / "mtsamples.csv"
-        if not csv_path.is_file():
-            raise UserError(f"MTSamples not found at {csv_path} (needed by --bench)")
-        texts = mtsamples_texts(csv_path)
-        timings["bench_1000_words"] = measure(deid, notes_of_words(texts, 1000, args.bench))
-    survival, lost = eponym_survival(deid)
-    print(table(reports))
-    print(f"\neponym survival: {survival:.2%}" + (f" (lost: {', '.join(lost)})" if lost else ""))
-    for name, t in timings.items():
-        note = "" if name.startswith("bench") else " (incl. scoring)"
-        cpu = f", {t['notes_per_cpu_s']:.1f} notes per CPU-second" if "notes_per_cpu_s" in t else ""
-        print(f"speed {name}: {t.get('notes_per_s', t.get('notes_per_s_per_core')):.1f} notes/s, {t['words_per_s']:.0f} words/s{cpu}{note}")
+    return sets
+
+
+def run(args: argparse.Namespace) -> int:
+    sets = gold_sets(args)
+    models = ("rules+ner", "rules") if args.model == "both" else (args.model,)
+    results, all_reports, examples = [], [], []
+    for model in models:
+        deid = Deidentifier(DeidConfig(model=model))
+        reports: list[EvalReport] = []
+        timings = {}
+        for name, notes in sets:
+            start = time.perf_counter()
+            with tqdm(total=len(notes), desc=f"{model}: {name}", unit="note") as bar:
+                reports.append(evaluate(deid, notes, f"{name} [{model}]", progress=bar.update))
+            seconds = time.perf_counter() - start
+            timings[name] = {"notes_per_s": len(notes) / seconds, "words_per_s": sum(len(n.text.split()) for n in notes) / seconds}
+            if model == models[0]:
+                examples += [(f"{name} #{i}", n, deid.deidentify(n.text).detected) for i, n in enumerate(notes[: args.html_examples])]
+        if args.bench:
+            csv_path = args.data_dir / "mtsamples" / "mtsamples.csv"
+            if not csv_path.is_file():
+                raise UserError(f"MTSamples not found at {csv_path} (needed by --bench)")
+            timings["bench_1000_words"] = measure(deid, notes_of_words(mtsamples_texts(csv_path), 1000, args.bench))
+        survival, lost = eponym_survival(deid)
+        print(table(reports))
+        goals = {r.name: goal_check(r) for r, (name, _) in zip(reports, sets) if name in INDEPENDENT}
+        for name, g in goals.items():
+            below = ", ".join(f"{k} {v:.4f}" for k, v in g["categories_below_goal"].items()) or "none"
+            print(f"goal {name}: {'met' if g['met'] else 'NOT met'} (overall recall {g['overall_recall']:.4f}, "
+                  f"precision {g['overall_precision']:.4f}; categories below {g['per_category_goal']}: {below})")
+        print(f"eponym survival [{model}]: {survival:.2%}" + (f" (lost: {', '.join(lost)})" if lost else ""))
+        for name, t in timings.items():
+            note = "" if name.startswith("bench") else " (incl. scoring)"
+            cpu = f", {t['notes_per_cpu_s']:.1f} notes per CPU-second" if "notes_per_cpu_s" in t else ""
+            print(f"speed {name} [{model}]: {t.get('notes_per_s', t.get('notes_per_s_per_core')):.1f} notes/s, {t['words_per_s']:.0f} words/s{cpu}{note}")
+        results.append({"model": model, "sets": [r.as_dict() for r in reports], "goals": goals, "eponym_survival": survival,
+                        "eponyms_lost": lost, "speed": timings})
+        all_reports += reports
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"sets": [r.as_dict() for r in reports], "eponym_survival": survival, "eponyms_lost": lost,
-              "speed": timings, "seed": args.seed}
-    (args.out / "deid_eval.json").write_text(json.dumps(result, indent=2))
-    (args.out / "deid_eval.html").write_text(html_page(reports, examples), encoding="utf-8")
+    (args.out / "deid_eval.json").write_text(json.dumps({"models": results, "seed": args.seed}, indent=2))
+    (args.out / "deid_eval.html").write_text(html_page(all_reports, examples), encoding="utf-8")
     print(f"wrote {args.out / 'deid_eval.json'} and {args.out / 'deid_eval.html'}")
     return 0

@@ -28,6 +28,7 @@ EPONYM_TEMPLATES = (
     "History of {e}.",
     "Mr. John Smith was seen by Dr. Susan Wilson for {e} on 3/14/2024.",
     "{e} noted; his daughter, Mary Jones, was present.",
+    "PMH: Wilson's, Addison's, {e}, Graves disease.",
 )
 
 
@@ -36,6 +37,10 @@ class GoldNote:
     text: str
     phi: tuple[PhiSpan, ...]
     source: str = ""
+    labels: tuple[str, ...] = ()  # finer gold label per span (e.g. FACILITY, redacted as ADDRESS); default: category
+
+    def label(self, i: int) -> str:
+        return self.labels[i] if self.labels else self.phi[i].category.value
 
 
 @dataclass
@@ -61,21 +66,34 @@ class CategoryScore:
 class EvalReport:
     name: str
     notes: int = 0
-    per_category: dict[PhiCategory, CategoryScore] = field(default_factory=lambda: {c: CategoryScore() for c in PhiCategory})
+    # keyed by gold label (a PhiCategory value, or a finer label such as FACILITY) for recall and by the
+    # detection's category for precision; PhiCategory members work as keys too (str enum)
+    per_category: dict[str, CategoryScore] = field(default_factory=lambda: {c.value: CategoryScore() for c in PhiCategory})
     clinical_words: int = 0
     clinical_words_removed: int = 0
     removed_examples: Counter = field(default_factory=Counter)  # clinical words seen removed (no PHI)
-    missed: list[tuple[int, PhiCategory, str]] = field(default_factory=list)  # (note index, category, gold text)
+    missed: list[tuple[int, str, str]] = field(default_factory=list)  # (note index, gold label, gold text)
 
-    def recall(self, category: PhiCategory) -> float | None:
+    def recall(self, category: PhiCategory | str) -> float | None:
         s = self.per_category[category]
         return s.caught / s.gold if s.gold else None
+
+    def overall(self) -> CategoryScore:
+        total = CategoryScore()
+        for s in self.per_category.values():
+            total.gold += s.gold
+            total.caught += s.caught
+            total.caught_typed += s.caught_typed
+            total.detections += s.detections
+            total.true_positive += s.true_positive
+        return total
 
     def as_dict(self) -> dict:
         return {
             "name": self.name,
             "notes": self.notes,
-            "categories": {c.value: s.as_dict() for c, s in self.per_category.items()},
+            "categories": {str(c): s.as_dict() for c, s in self.per_category.items()},
+            "overall": self.overall().as_dict(),
             "clinical_words": self.clinical_words,
             "clinical_words_removed": self.clinical_words_removed,
             "clinical_word_removal_rate": self.clinical_words_removed / self.clinical_words if self.clinical_words else None,
@@ -94,20 +112,20 @@ def score_note(report: EvalReport, index: int, note: GoldNote, detected: Sequenc
     for d in detected:
         mask[d.start : d.end] = b"\x01" * (d.end - d.start)
     report.notes += 1
-    for g in note.phi:
-        s = report.per_category[g.category]
+    for i, g in enumerate(note.phi):
+        s = report.per_category.setdefault(note.label(i), CategoryScore())
         s.gold += 1
         if _covered(mask, g.start, g.end, text):
             s.caught += 1
             first = next((d for d in detected if d.start <= g.start < d.end), None)
             s.caught_typed += first is not None and first.category == g.category
         else:
-            report.missed.append((index, g.category, text[g.start : g.end]))
+            report.missed.append((index, note.label(i), text[g.start : g.end]))
     gold_mask = bytearray(len(text))
     for g in note.phi:
         gold_mask[g.start : g.end] = b"\x01" * (g.end - g.start)
     for d in detected:
-        s = report.per_category[d.category]
+        s = report.per_category[d.category.value]
         s.detections += 1
         s.true_positive += any(gold_mask[d.start : d.end])
     lex = load_lexicons()
@@ -141,3 +159,19 @@ def eponym_survival(deidentifier: Deidentifier) -> tuple[float, list[str]]:
                 lost.append(e)
                 break
     return 1 - len(lost) / len(eponyms), lost
+
+
+GOAL_RECALL_PER_CATEGORY = 0.98  # issue 14: every HIPAA category, on independent data
+GOAL_RECALL_OVERALL = 0.99
+
+
+def goal_check(report: EvalReport) -> dict:
+    """Met / NOT met against the recall goals, with the figures (never adjusted)."""
+    rows = {name: s.caught / s.gold for name, s in report.per_category.items() if s.gold}
+    overall = report.overall()
+    failing = {name: round(r, 4) for name, r in rows.items() if r < GOAL_RECALL_PER_CATEGORY}
+    overall_recall = overall.caught / overall.gold if overall.gold else None
+    return {"per_category_goal": GOAL_RECALL_PER_CATEGORY, "overall_goal": GOAL_RECALL_OVERALL,
+            "categories_below_goal": failing, "overall_recall": overall_recall,
+            "overall_precision": overall.true_positive / overall.detections if overall.detections else None,
+            "met": not failing and overall_recall is not None and overall_recall >= GOAL_RECALL_OVERALL}

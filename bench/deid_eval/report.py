@@ -7,7 +7,7 @@ import html
 from typing import Sequence
 
 from bench.deid_eval.evaluation import EvalReport, GoldNote
-from schemas.phi import PhiCategory, PhiSpan
+from schemas.phi import PhiSpan
 
 
 def table(reports: Sequence[EvalReport]) -> str:
@@ -16,10 +16,11 @@ def table(reports: Sequence[EvalReport]) -> str:
         d = r.as_dict()
         lines.append(f"\n{r.name}: {r.notes} notes")
         lines.append(f"{'category':<9} {'gold':>6} {'recall':>8} {'typed':>8} {'detected':>9} {'precision':>10} {'unmatched':>10}")
-        for c in PhiCategory:
-            s = d["categories"][c.value]
-            fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-            lines.append(f"{c.value:<9} {s['gold']:>6} {fmt(s['recall']):>8} {fmt(s['recall_typed']):>8} "
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        for name, s in [*d["categories"].items(), ("overall", d["overall"])]:
+            if not s["gold"] and not s["detections"]:
+                continue
+            lines.append(f"{name:<9} {s['gold']:>6} {fmt(s['recall']):>8} {fmt(s['recall_typed']):>8} "
                          f"{s['detections']:>9} {fmt(s['precision']):>10} {s['unmatched_detections']:>10}")
         rate = d["clinical_word_removal_rate"]
         lines.append(f"clinical words removed: {d['clinical_words_removed']} of {d['clinical_words']}"

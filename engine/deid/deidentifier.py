@@ -1,4 +1,4 @@
-"""The de-identifier: Presidio recognizers (no NLP model) -> merged spans -> typed placeholders."""
+"""The de-identifier: Presidio recognizers (rules + the learned NER pipeline) -> merged spans -> typed placeholders."""
 
 from __future__ import annotations
 
@@ -45,7 +45,10 @@ class Deidentifier:
 
     def __init__(self, config: DeidConfig | None = None, recognizers: Sequence[EntityRecognizer] | None = None) -> None:
         self.config = config or DeidConfig()
-        self.recognizers = list(recognizers) if recognizers is not None else default_recognizers()
+        if recognizers is not None:
+            self.recognizers = list(recognizers)
+        else:
+            self.recognizers = default_recognizers(self.config.model, self.config.ner_model_dir)
         self.registry = RecognizerRegistry(recognizers=self.recognizers, supported_languages=["en"])
         self._analyzer: AnalyzerEngine | None = None
         self._lock = threading.Lock()

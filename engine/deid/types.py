@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from schemas.phi import PhiCategory, PhiSpan
 
@@ -24,10 +25,16 @@ class DeidConfig:
     max_chars: int = 5_000_000  # longer texts are refused (DeidError) rather than risk a partial pass
     spacy_cache_dir: Path | None = None  # blank spaCy pipeline for Presidio; default ~/.cache/icd-coder
     presidio_engine: bool = False  # run through Presidio's AnalyzerEngine (slower; same recognizers)
+    # "rules+ner": the rules and the learned NER pipeline (engine/deid/model), union of both (default);
+    # "rules": the rules alone (faster, far lower recall on names/places no lexicon knows: docs/deid.md)
+    model: Literal["rules", "rules+ner"] = "rules+ner"
+    ner_model_dir: Path | None = None  # default: the pipeline shipped in engine/deid/model
 
     def __post_init__(self) -> None:
         if self.date_shift and not self.date_shift_salt:
             raise ValueError("DeidConfig.date_shift needs a non-empty date_shift_salt")
+        if self.model not in ("rules", "rules+ner"):
+            raise ValueError(f"DeidConfig.model must be 'rules' or 'rules+ner', not {self.model!r}")
         if self.max_shift_days < 1:
             raise ValueError("DeidConfig.max_shift_days must be >= 1")
 

@@ -14,15 +14,16 @@ from schemas.settings import EngineSettings
 
 
 def make_deidentifier(settings: EngineSettings) -> Deidentifier:
-    """The service's de-identifier. Date shifting (``ICDCODER_ENGINE_DEID_DATE_SHIFT``) needs a secret salt
+    """The service's de-identifier: rules + learned NER by default (``ICDCODER_ENGINE_DEID_MODEL=rules`` for
+    the rules alone). Date shifting (``ICDCODER_ENGINE_DEID_DATE_SHIFT``) needs a secret salt
     (``ICDCODER_ENGINE_DEID_DATE_SHIFT_SALT``); without one the settings are refused, not silently ignored."""
     if not settings.deid_date_shift:
-        return Deidentifier(DeidConfig())
+        return Deidentifier(DeidConfig(model=settings.deid_model))
     salt = settings.deid_date_shift_salt
     salt_value = salt.get_secret_value() if salt is not None else ""
     if not salt_value:
         raise ValueError("ICDCODER_ENGINE_DEID_DATE_SHIFT=true needs ICDCODER_ENGINE_DEID_DATE_SHIFT_SALT")
-    return Deidentifier(DeidConfig(date_shift=True, date_shift_salt=salt_value))
+    return Deidentifier(DeidConfig(date_shift=True, date_shift_salt=salt_value, model=settings.deid_model))
 
 
 def deidentify_note(deidentifier: Deidentifier, note: ParsedNote) -> DeidResult:

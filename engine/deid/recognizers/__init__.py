@@ -1,11 +1,12 @@
 """The recognizers the de-identifier runs: Presidio's own for e-mail, MAC address and card numbers, plus
 ours for names, dates, ages, identifiers, places, URLs and IP addresses. All are Presidio ``EntityRecognizer``s
-and none needs an NLP model."""
+none needs an NLP model; plus the learned NER pipeline (``learned``) unless the configuration says rules only."""
 
 from __future__ import annotations
 
 from engine.deid._presidio import CreditCardRecognizer, EmailRecognizer, EntityRecognizer, MacAddressRecognizer
 from engine.deid.recognizers.dates import date_recognizer
+from engine.deid.recognizers.facilities import FacilityRecognizer
 from engine.deid.recognizers.locations import CityRecognizer, address_recognizer
 from engine.deid.recognizers.names import NameRecognizer
 from engine.deid.recognizers.numbers import number_recognizer
@@ -31,8 +32,9 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return None
 
 
-def default_recognizers() -> list[EntityRecognizer]:
-    return [
+def default_recognizers(model: str = "rules", ner_model_dir=None) -> list[EntityRecognizer]:
+    """The rules; with ``model="rules+ner"`` also the learned NER pipeline (union of both)."""
+    rules = [
         OfflineEmailRecognizer(),
         web_recognizer(),
         MacAddressRecognizer(),
@@ -41,5 +43,11 @@ def default_recognizers() -> list[EntityRecognizer]:
         date_recognizer(),
         address_recognizer(),
         CityRecognizer(),
+        FacilityRecognizer(),
         NameRecognizer(),
     ]
+    if model == "rules+ner":
+        from engine.deid.recognizers.learned import NerRecognizer
+
+        rules.append(NerRecognizer(ner_model_dir))
+    return rules

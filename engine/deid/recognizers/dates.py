@@ -23,11 +23,36 @@ DAY = r"(?:3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)?(?!\d)"
 YEAR = r"(?:1[89]\d\d|20\d\d|'\d\d)(?!\d)"
 _NB = r"(?<![\w/.-])"  # not glued to a preceding number or word
 _NA = r"(?![\w/]|-\d|\.\d)"
+_WEEKDAYS = r"mon|monday|tue|tues|tuesday|wed|wednesday|thu|thur|thurs|thursday|fri|friday|sat|saturday|sun|sunday"
 _DATE_CONTEXT = (
     r"(?i:\b(?:on|since|from|to|until|till|through|thru|dated?|dob|d\.o\.b\.?|as\s+of|by|of|after|before|"
-    r"starting|effective|admitted|discharged|seen|visit|last|next|between|and|born|birth|surgery|date\s+of\s+\w+)"
-    r"[\s:]+(?:the\s+|on\s+)?)"
+    r"starting|effective|admitted|adm|admit|discharged|d/c|seen|visit|last|next|between|and|born|birth|surgery|"
+    r"date\s+of\s+\w+|signed|sent|collected|drawn|done|performed|scheduled|due|recheck|returns?|called|"
+    rf"tmrw|tomorrow|today|yesterday|tonight|{_WEEKDAYS})"
+    r"[\s:,]+(?:the\s+|on\s+)?)"
 )
+# m/d with no date word before it ("transferred 3/11 with NSTEMI") unless it reads as a ratio or score:
+# "5/5 strength", "2/6 murmur", "pain 7/10", "Apgar 8/9", "1/2 tab".
+_RATIO_BEFORE = re.compile(
+    r"(?i:(?:strength|power|motor|murmur|grade|reflex(?:es)?|pulses?|pain|score|scale|gcs|apgars?|ratio|tone|bp|"
+    r"vision|acuity|sides?|cuff|x|gravida|para|rated|level|fraction|titer|titre|dilution|ml|mg|of)\s*[:=]?\s*)$"
+)
+_RATIO_AFTER = re.compile(
+    r"(?i:\s*(?:strength|power|motor|murmur|systolic|diastolic|holosystolic|pulses?|reflex|pain|in\b|of\b|tabs?\b|"
+    r"tablets?|teaspoons?|tsp|cups?|mg|mcg|ml|units?|\+|bilat|score|scale|vision|cm|mm|hours|hrs|days|weeks|x\b|"
+    r"dilution|titer|lesions|nodes|positive|sessions|doses|vials|ratio|fingers|toes|%))"
+)
+
+
+def _bare_month_day(m: re.Match[str]) -> bool:
+    if not _valid_md(m):
+        return False
+    text = m.string
+    return not _RATIO_BEFORE.search(text, max(0, m.start() - 24), m.start()) and not _RATIO_AFTER.match(text, m.end())
+
+
+def _valid_md(m: re.Match[str]) -> bool:
+    return 1 <= int(m.group("a")) <= 12 and 1 <= int(m.group("b")) <= 31
 
 
 def _valid_mdy(m: re.Match[str]) -> bool:
@@ -39,19 +64,25 @@ DATE_RULES = (
     # 3/14/2024, 03-14-24, 14.03.2024
     rule(rf"{_NB}(?P<a>\d{{1,2}})([/-])(?P<b>\d{{1,2}})\2(?:\d{{4}}|\d{{2}}){_NA}", C.DATE, accept=_valid_mdy),
     rule(rf"{_NB}(?P<a>\d{{1,2}})\.(?P<b>\d{{1,2}})\.\d{{4}}{_NA}", C.DATE, accept=_valid_mdy),
-    # 2024-03-14, 2024/3/14 (optionally with a time)
-    rule(rf"{_NB}(?:1[89]|20)\d\d([-/.])(?:0?[1-9]|1[0-2])\1(?:3[01]|[12]\d|0?[1-9])(?:[T ]\d\d:\d\d(?::\d\d)?)?{_NA}", C.DATE),
+    # 2024-03-14, 2024/3/14, optionally with an ISO 8601 time and zone (2019-03-04T10:22Z, ...T07:05:00-05:00)
+    rule(rf"{_NB}(?:1[89]|20)\d\d([-/.])(?:0?[1-9]|1[0-2])\1(?:3[01]|[12]\d|0?[1-9])"
+         rf"(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?{_NA}", C.DATE),
+    # 20230519 (YYYYMMDD), with a date word before it
+    rule(rf"{_NB}(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]){_NA}", C.DATE, before=_DATE_CONTEXT + r"|(?i:date\s*:?\s*|exam\s+date\s*:?\s*)"),
     # 03/2024: month and year
     rule(rf"{_NB}(?:0?[1-9]|1[0-2])[/-](?:1[89]|20)\d\d{_NA}", C.DATE),
-    # 3/14 with a date word before it ("on 3/14", "DOB: 3/14")
+    # 3/14 with a date word before it ("on 3/14", "DOB: 3/14"), or alone when it does not read as a ratio
     rule(rf"{_NB}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){_NA}", C.DATE, accept=_valid_mdy, before=_DATE_CONTEXT),
+    rule(rf"{_NB}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){_NA}", C.DATE, 0.6, accept=_bare_month_day),
     # 3/14-3/16 after a date word; 04/03 (both zero-padded: not a ratio or a score)
     rule(rf"{_NB}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})\s*-\s*\d{{1,2}}/\d{{1,2}}{_NA}", C.DATE, accept=_valid_mdy, before=_DATE_CONTEXT),
     rule(rf"{_NB}(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01]){_NA}", C.DATE),
-    # March 14th, March 14, 2024, Mar. 14 2024, March the 14th
-    rule(rf"\b{MONTH}\s*(?:the\s+)?{DAY}(?:(?:,\s*|\s+)(?:of\s+)?{YEAR})?", C.DATE),
-    # 14th of March, 14 March 2024, 14-Mar-2024, 14/Mar/24
-    rule(rf"{_NB}{DAY}(?:\s+of\s+|\s*[-/ ]\s*){MONTH}(?:,?\s*[-/ ]?\s*{YEAR})?", C.DATE),
+    # March 14th, March 14, 2024, Mar. 14 2024, March the 14th, Mar-04
+    rule(rf"\b{MONTH}\s*(?:the\s+|-\s*)?{DAY}(?:(?:,\s*|\s+|-)(?:of\s+)?{YEAR})?", C.DATE),
+    # 14th of March, 14 March 2024, 14-Mar-2024, 14/Mar/24, 04Mar2019, 04MAR19
+    rule(rf"{_NB}{DAY}(?:\s+of\s+|\s*[-/ ]\s*|(?=[A-Z])){MONTH}(?:,?\s*[-/ ]?\s*{YEAR}|-?\d\d(?![\d/]))?", C.DATE),
+    # Aug '19
+    rule(rf"\b{MONTH}\s*'\d\d(?!\d)", C.DATE),
     # March 2024, Mar-2024, March of 2024
     rule(rf"\b{MONTH}(?:\s+of\s+|,?\s*[-/ ]\s*){YEAR}", C.DATE),
     # a month name alone after a date word ("in March", "since January")

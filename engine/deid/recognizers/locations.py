@@ -28,26 +28,58 @@ _STATE = rf"(?:{'|'.join(STATE_CODES)}|{STATE_NAMES})"
 _ZIP = r"\d{5}(?:-\d{4})?"
 _STREET_TYPES = (
     r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Dr|Lane|Ln|Way|Court|Ct|Place|Pl|Terrace|Ter|Parkway|"
-    r"Pkwy|Circle|Cir|Highway|Hwy|Route|Rte|Trail|Trl|Square|Sq|Alley|Plaza|Loop|Pike|Row|Crescent|Expressway"
+    r"Pkwy|Circle|Cir|Highway|Hwy|Route|Rte|Trail|Trl|Square|Sq|Alley|Plaza|Loop|Pike|Row|Crescent|Expressway|"
+    r"Close|Mews|Gardens|Green|Hills?|Heights|Crossing|Run|Ridge|Point|Park|Glen|Grove|Hollow|Bend|Landing|Commons|"
+    r"Path|Walk|Creek|Cove|Estates?|Villages?|Meadows?|Manor|Springs?|Ford|Fords|Harbor|Harbour|Isle|Junction|Knolls?|"
+    r"Oval|Pass|Pines|Shores?|Station|Summit|Track|Turnpike|Vale|View|Vista|Wells?|Street|Strasse|Straße|Weg|Rua|Calle|Via"
 )
 _CAP = r"[A-Z][A-Za-z'’-]*\.?"
 STREET = rule(
     rf"(?<![\w/.-])\d{{1,6}}[A-Za-z]?\s+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?\s+)?"
-    rf"(?:(?:{_CAP}|\d+(?:st|nd|rd|th))\s+){{1,4}}(?:{_STREET_TYPES})\b\.?"
-    rf"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Floor|Fl|#)\.?\s*#?\s*[A-Za-z0-9-]+)?",
+    rf"(?:(?:{_CAP}|\d+(?:st|nd|rd|th))\s+){{1,4}}(?:{_STREET_TYPES})\b\.?(?:\s+\d{{1,4}}\b)?"
+    rf"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Floor|Flat|Fl|#)(?![a-z])\.?\s*#?\s*[A-Za-z0-9-]+)?",
     C.ADDRESS,
 )
+# "Flat 2, 14 Elm Close" (unit first), "Bardelebenweg 1166", "Rúa do Vagalume, 1166" (number after the street)
+UNIT_FIRST = rule(rf"\b(?:Flat|Apt|Apartment|Unit|Suite)\s+[A-Za-z0-9-]+,\s*\d{{1,5}}[A-Za-z]?\s+(?:{_CAP}\s+){{1,3}}(?:{_STREET_TYPES})\b\.?", C.ADDRESS)
+NUMBER_AFTER = rule(
+    rf"(?<![\w'’.-])(?:[A-ZÀ-Ý][\wÀ-ÿ'’.-]*(?:strasse|straße|str\.|weg|gasse|allee|platz|laan|straat|gatan|vej|veien|katu|utca|ulica|sokağı)"
+    rf"|(?:Rua|Avenida|Av\.|Calle|Via|Viale|Rúa|Carrera|Rue|Boulevard|Chemin|Al\.|ul\.)\s+(?:[\wÀ-ÿ'’.-]+\s+){{0,5}}?[\wÀ-ÿ'’.-]+)"
+    rf",?\s+\d{{1,5}}[A-Za-z]?(?![\w/])",
+    C.ADDRESS,
+)
+# Rural routes and highway contract boxes: "RR 2 Box 117", "Rt 4, Box 22", "HC 61 Box 12", "Star Route 2", "Route 9"
+RURAL = rule(
+    r"\b(?:(?:RR|R\.R\.|Rural\s+Route|HC|Star\s+Route|Rt\.?|Rte\.?|Route|County\s+(?:Rd|Road)|State\s+(?:Rd|Road|Route)|"
+    r"Highway|Hwy|SR|CR|FM|US)\s*-?\s*\d{1,4}[A-Z]?(?:,?\s*Box\s+\d{1,5})?)|\bGeneral\s+Delivery\b",
+    C.ADDRESS,
+)
+# Postcodes of the UK (HG1 4QT, SW1A 1AA) and Canada (A1C 5H1): shaped enough to take anywhere
+POSTCODE = rule(r"(?<![\w-])(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)(?![\w-])", C.ADDRESS, 0.7)
 PO_BOX = rule(r"\b(?i:p\.?\s?o\.?\s*box)\s+\d+", C.ADDRESS)
 COUNTY = rule(rf"(?<![\w'’.-])(?:{_CAP}\s+){{1,2}}(?:County|Parish)\b", C.ADDRESS)
 ZIP_CONTEXT = rule(rf"(?i:\bzip(?:\s*code)?)[\s:#]*(?P<phi>{_ZIP})(?!\d)", C.ADDRESS)
 # "Springfield, IL 62704": the city and the ZIP, not the state
 CITY_STATE_ZIP = re.compile(
-    rf"(?<![\w'’.-])(?P<city>(?:[A-Z][A-Za-z'’.-]*\s){{0,3}}[A-Z][A-Za-z'’.-]*),\s*{_STATE}\.?(?:,?\s+(?P<zip>{_ZIP}))?(?![\w-])"
+    rf"(?<![\w'’.-])(?P<city>(?:[A-Z][A-Za-z'’.-]*\s(?:(?:or|of|on|upon|de|la|del|du|le|the)\s)?){{0,3}}[A-Z][A-Za-z'’.-]*),\s*{_STATE}\.?"
+    rf"(?:,?\s+(?P<zip>{_ZIP}))?(?![\w-])"
 )
 _CONTEXT_BEFORE = re.compile(
     r"(?i:(?:lives|living|lived|resides|residing|resided|born|moved|relocated|native|resident|hometown|visiting|"
-    r"travel+ed|returned|came|transferred|raised|grew\s+up|located)\s+(?:\w+\s+){0,2}(?:in|to|from|of|at|near)"
-    r"|from|near)\s+$"
+    r"travel+ed|returned|came|transferred|raised|grew\s+up|located|staying)\s+(?:\w+\s+){0,3}(?:in|to|from|of|at|near|outside)"
+    r"|from|near|outside(?:\s+of)?)\s+$"
+)
+# A place no lexicon knows, right after a strong cue: "lives in Chimney Rock", "moved from Kharkiv", "a hotel in Rochester"
+_STRONG_PLACE_CUE = re.compile(
+    r"(?i:\b(?:lives|living|lived|resides|residing|resided|born|raised|grew\s+up|relocated|moved\s+(?:here\s+)?|"
+    r"originally|immigrated|emigrated|visiting|staying|family|hotel|farm|ranch|home)\s+(?:\w+\s+){0,3}?"
+    r"(?:in|from|near|outside(?:\s+of)?|at))\s+$"
+)
+_PLACE_RUN = re.compile(r"(?<![\w'’.-])[A-Z][\w'’-]*(?:\s(?:(?:or|of|on|upon|de|la|del|du|le|the)\s)?[A-Z][\w'’-]*){0,3}")
+_NOT_PLACE = frozenset(
+    """dr doctor mr mrs ms the a an his her their this that home work school church hospital clinic er ed icu or
+    monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
+    september october november december today yesterday""".split()
 )
 _CAP_RUN = re.compile(r"(?<![\w'’.-])[A-Z][A-Za-z'’.-]*(?:[ -][A-Z][A-Za-z'’.-]*)*")
 
@@ -109,8 +141,24 @@ class CityRecognizer(EntityRecognizer):
                         i += n - 1
                         break
                 i += 1
+        out += self._cued_places(text)
+        return out
+
+    def _cued_places(self, text: str) -> list[RecognizerResult]:
+        out = []
+        for m in _PLACE_RUN.finditer(text):
+            if not _STRONG_PLACE_CUE.search(text[max(0, m.start() - 48) : m.start()]):
+                continue
+            words = m.group().split()
+            keys = [key(w).rstrip(".") for w in words]
+            if keys[0] in _NOT_PLACE or keys[0] in STOP or " ".join(keys) in _STATE_KEYS:
+                continue
+            lex = self.lex
+            if len(words) == 1 and (keys[0] in lex.clinical_words or keys[0] in lex.clinical or words[0].isupper()):
+                continue
+            out.append(RecognizerResult(C.ADDRESS.value, m.start(), m.end(), 0.7))
         return out
 
 
 def address_recognizer() -> RegexRecognizer:
-    return RegexRecognizer("DeidAddressRecognizer", [STREET, PO_BOX, COUNTY, ZIP_CONTEXT])
+    return RegexRecognizer("DeidAddressRecognizer", [STREET, UNIT_FIRST, NUMBER_AFTER, RURAL, POSTCODE, PO_BOX, COUNTY, ZIP_CONTEXT])

@@ -28,7 +28,8 @@ STRONG = frozenset("patient pt name attending physician surgeon pcp provider res
 BY_VERBS = frozenset(
     """seen referred dictated signed transcribed evaluated examined accompanied performed reviewed approved
     authored written attested cosigned co-signed countersigned consulted discussed interpreted read
-    called covered followed""".split()
+    called covered followed forwarded sent relayed reported brought given provided obtained ordered entered
+    documented completed witnessed translated accompanied driven raised""".split()
 )
 # Lower-case particles inside names ("van der Berg", "de la Cruz") when a capitalised word follows.
 PARTICLES = frozenset("van von der den de del della la le du da di dos das bin ibn al el ter ten".split())
@@ -61,6 +62,17 @@ _CREDENTIAL = re.compile(
 )
 
 
+_LOWER_AFTER_TITLE = re.compile(r"(?<![\w.])(?:dr|mr|mrs|ms|miss)\.?\s+(?P<n>[a-z][a-z'’-]{1,30})(?![\w-])")
+_LOWER_AFTER_CUE = re.compile(
+    r"(?<![\w.])(?:wife|husband|daughter|son|mother|father|sister|brother|spouse|partner|friend|niece|nephew|pt|patient|"
+    r"grandson|granddaughter|caregiver|guardian|neighbor|neighbour|aunt|uncle|cousin)\s*,?\s+(?P<n>[a-z][a-z'’-]{1,30})(?![\w-])"
+)
+_LOWER_PAIR = re.compile(r"(?<![\w'’-])(?=(?P<a>[a-z]{2,20})\s(?P<b>[a-z][a-z'’-]{1,30})(?![\w-]))")  # overlapping pairs
+_UPPER_LAST_FIRST = re.compile(r"(?<![\w'’-])[A-Z][A-Z'’-]+,\s?[A-Z][A-Z'’-]+(?:\s[A-Z][A-Z'’-]+){0,4}(?![\w'’-])")
+_NICKNAME = re.compile(
+    r"(?i:\b(?:prefers\s+to\s+be\s+called|goes\s+by|nicknamed|also\s+known\s+as|a\.k\.a\.?|aka|named))\s+[\"'“]?"
+    r"(?P<n>[A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+)?)"
+)
 _PROCEDURE_SUFFIXES = ("ectomy", "plasty", "otomy", "ostomy", "pexy", "rrhaphy", "scopy", "graphy", "itis", "osis", "oma")
 _KEEP_LOWER = PARTICLES | TITLES | RELATIONS | STRONG | BY_VERBS | CREDENTIALS | EPONYM_HEADS | {"by", "is", "named"}
 
@@ -77,6 +89,10 @@ class _Tok:
 
 def _is_cap(w: str) -> bool:
     return w[:1].isupper() and (len(w) == 1 or not w.isupper())
+
+
+def _possessive(w: str) -> bool:
+    return w.endswith(("'s", "’s", "'S"))
 
 
 def _is_upper_word(w: str) -> bool:
@@ -152,7 +168,8 @@ class NameRecognizer(EntityRecognizer):
                     if gap.startswith(".") and len(toks[j - 1].word) > 1:
                         break  # "Smith. Then" ends a sentence; only "J. Smith" joins over a period
                     continue
-                if gap == ", " and j - i == 1 and self._nameish(toks, j, upper_ok):
+                # "Last, First" never joins a possessive: "PMH: Wilson's, Addison's" is a list of eponyms
+                if gap == ", " and j - i == 1 and self._nameish(toks, j, upper_ok) and not _possessive(toks[j - 1].word) and not _possessive(toks[j].word):
                     nxt = toks[j]
                     loose = comma_ok == "any" and not self._cap_follows(text, toks, j)
                     if nxt.key not in CREDENTIALS and (self._known(nxt) or nxt.key in self.lex.first_names or len(nxt.word) == 1 or loose):
@@ -201,7 +218,9 @@ class NameRecognizer(EntityRecognizer):
                     if start < n and toks[start].key in ("is", "named") and strong is False:
                         start += 1
                     j = self._run(text, toks, start, upper_ok, "any") if start < n else start
-                    if j > start and (strong or sep in (",", ":") or any(self._in_lexicon(x) for x in toks[start:j]) or j - start >= 2):
+                    # a relative or role word and a capitalised word that is no clinical or stop word: a name
+                    # ("her grandson Tyrell", "husband Nigel") even when no lexicon knows it
+                    if j > start:
                         spans.append((toks[start].start, toks[j - 1].end))
                         end = j
             elif self._nameish(toks, i, False) and (
@@ -214,7 +233,45 @@ class NameRecognizer(EntityRecognizer):
                     end = j
             i = max(end, i + 1)
         spans += self._before_credentials(text, toks)
+        spans += self._cased_forms(text)
         return [RecognizerResult(PhiCategory.NAME.value, s, e, 0.8) for s, e in spans] + self._propagate(text, toks, spans)
+
+    def _plain_name_word(self, w: str, first: bool = False) -> bool:
+        k = key(w).removesuffix("'s")
+        lex = self.lex
+        if k in STOP or k in lex.clinical or k in lex.clinical_if_head or k in lex.ambiguous or len(k) < 2:
+            return False
+        if k in lex.clinical_words and k not in lex.first_names and k not in lex.last_names:
+            return False
+        return k in lex.first_names if first else True
+
+    def _cased_forms(self, text: str) -> list[tuple[int, int]]:
+        """Names the capitalised-token pass cannot see: lower case ("dr okonkwo", "pt john smith", "wife
+        maria"), "LAST, FIRST" in capitals ("SANTOS, MARIA DE LOURDES"), and nicknames ("goes by Bobby")."""
+        lex = self.lex
+        out = []
+        for m in _LOWER_AFTER_TITLE.finditer(text):
+            if self._plain_name_word(m.group("n")):
+                out.append(m.span("n"))
+        for m in _LOWER_AFTER_CUE.finditer(text):
+            if self._plain_name_word(m.group("n"), first=True):
+                out.append(m.span("n"))
+        for m in _LOWER_PAIR.finditer(text):
+            a, b = m.group("a"), m.group("b")
+            kb = key(b)
+            if self._plain_name_word(a, first=True) and kb in lex.last_names and kb not in STOP and kb not in lex.clinical:
+                out.append((m.start("a"), m.end("b")))
+        for m in _UPPER_LAST_FIRST.finditer(text):
+            words = re.findall(r"[A-Z][A-Z'’-]+", m.group())
+            keys = [key(w) for w in words]
+            cut = next((i for i, k in enumerate(keys) if k in STOP or k in lex.clinical or k in CREDENTIALS), len(keys))
+            if cut < 2 or not (keys[0] in lex.last_names or keys[1] in lex.first_names):
+                continue
+            end = m.start() + m.group().find(words[cut - 1], len(words[0])) + len(words[cut - 1])
+            out.append((m.start(), end))
+        for m in _NICKNAME.finditer(text):
+            out.append(m.span("n"))
+        return out
 
     def _before_credentials(self, text: str, toks: list[_Tok]) -> list[tuple[int, int]]:
         """"Susan Okafor, MD", "J. Chen RN": up to three name-like words before a credential."""

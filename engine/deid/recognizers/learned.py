@@ -1,0 +1,122 @@
+"""The learned recogniser: a spaCy NER pipeline (CNN tok2vec, thinc on numpy: no torch) trained by
+``python -m trainer deid-model`` and shipped as package data in ``engine/deid/model`` with its data card.
+
+It finds what rules cannot: names with no cue ("Babatunde Olatunji called ..."), lower-case names, places
+and facilities no lexicon knows. The rules keep formats, checksums and context words; the de-identifier
+redacts the union. Clinical words stay protected here as in the name rules: an entity made only of
+eponyms, drug/device names or ICD-10-CM words ("Wilson's", "Parkinson", "Foley") is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+from engine.deid._presidio import EntityRecognizer, RecognizerResult
+from engine.deid.lexicons import EPONYM_HEADS, Lexicons, key, load_lexicons
+from engine.deid.recognizers.names import PARTICLES, STOP
+from schemas.phi import PhiCategory as C
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "model"
+LABELS = {"NAME": C.NAME, "ADDRESS": C.ADDRESS, "DATE": C.DATE, "PHONE": C.PHONE, "ID": C.ID}
+CHUNK_CHARS = 20_000  # notes are cut at line breaks into pieces this long (the model sees a few tokens around each)
+_WORDS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_PIECES = re.compile(r"\S+")
+_MONTHS = frozenset("jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july august "
+                    "september october november december".split())
+
+
+def trim(text: str, start: int, end: int, category: C) -> tuple[int, int]:
+    """Cut words off the edges of an entity that cannot belong to it: in a name or place that has a capitalised
+    word, lower-case words ("stated that Kendra handles" -> "Kendra"); in a date, phone or ID, words without a
+    digit that are not month names ("Visit 3/4/2020" -> "3/4/2020"). Edge punctuation goes too."""
+    pieces = [(m.start(), m.end()) for m in _PIECES.finditer(text, start, end)]
+
+    def droppable(s: int, e: int) -> bool:
+        w = text[s:e].strip(".,;:()[]'\"")
+        if not w:
+            return True
+        if category in (C.NAME, C.ADDRESS):
+            return w.islower() and w not in PARTICLES
+        return not any(c.isdigit() for c in w) and key(w).rstrip(".") not in _MONTHS
+
+    mixed = category not in (C.NAME, C.ADDRESS) or any(text[s:e][:1].isupper() for s, e in pieces)
+    while mixed and pieces and droppable(*pieces[0]):
+        pieces.pop(0)
+    while mixed and pieces and droppable(*pieces[-1]):
+        pieces.pop()
+    if not pieces:
+        return start, start
+    s, e = pieces[0][0], pieces[-1][1]
+    while e > s and text[e - 1] in ".,;:)]'\"" and not (text[e - 1] == "." and e - s <= 3):  # keep "J." / "St."
+        e -= 1
+    while s < e and text[s] in "([\"'":
+        s += 1
+    return s, e
+
+
+def _chunks(text: str) -> list[tuple[int, str]]:
+    out, start = [], 0
+    while len(text) - start > CHUNK_CHARS:
+        cut = text.rfind("\n", start + CHUNK_CHARS // 2, start + CHUNK_CHARS)
+        if cut < 0:
+            cut = text.rfind(" ", start + CHUNK_CHARS // 2, start + CHUNK_CHARS)
+        cut = cut + 1 if cut >= 0 else start + CHUNK_CHARS
+        out.append((start, text[start:cut]))
+        start = cut
+    out.append((start, text[start:]))
+    return out
+
+
+class NerRecognizer(EntityRecognizer):
+    """Stateless between calls; one lock around the pipeline, whose thread safety spaCy does not promise."""
+
+    def __init__(self, model_dir: Path | None = None, lexicons: Lexicons | None = None) -> None:
+        self.model_dir = Path(model_dir) if model_dir else MODEL_DIR
+        if not (self.model_dir / "config.cfg").is_file():
+            raise FileNotFoundError(f"no NER pipeline at {self.model_dir} (train one: python -m trainer deid-model)")
+        import spacy
+
+        self.nlp = spacy.load(self.model_dir)
+        self.lex = lexicons or load_lexicons()
+        self._lock = threading.Lock()
+        super().__init__(supported_entities=sorted({c.value for c in LABELS.values()}), name="DeidNerRecognizer")
+
+    def load(self) -> None:
+        pass
+
+    def _clinical_only(self, text: str, start: int, end: int) -> bool:
+        """Every word of the entity is a protected clinical word (or a stop word)."""
+        lex = self.lex
+        words = list(_WORDS.finditer(text, start, end))
+        if not words:
+            return False
+        after = _WORDS.search(text, end, min(len(text), end + 40))
+        head = key(after.group()) if after else ""
+        for i, m in enumerate(words):
+            k = key(m.group()).replace("’", "'").removesuffix("'s")
+            if k in STOP or k in lex.clinical or k in EPONYM_HEADS or (len(k) <= 2 and m.group().islower()):
+                continue
+            if k in lex.clinical_words and k not in lex.first_names and k not in lex.last_names:
+                continue
+            nxt = key(words[i + 1].group()) if i + 1 < len(words) else head
+            if k in lex.clinical_if_head and (nxt in EPONYM_HEADS or nxt.rstrip("s") in EPONYM_HEADS or m.group().endswith(("'s", "’s"))):
+                continue
+            return False
+        return True
+
+    def analyze(self, text: str, entities=None, nlp_artifacts=None) -> list[RecognizerResult]:
+        out = []
+        for offset, chunk in _chunks(text):
+            with self._lock:
+                doc = self.nlp(chunk)
+            for ent in doc.ents:
+                category = LABELS.get(ent.label_)
+                if category is None:
+                    continue
+                start, end = trim(text, offset + ent.start_char, offset + ent.end_char, category)
+                if end <= start or category in (C.NAME, C.ADDRESS) and self._clinical_only(text, start, end):
+                    continue
+                out.append(RecognizerResult(category.value, start, end, 0.7))
+        return out

@@ -1,0 +1,126 @@
+"""Training documents for the learned recogniser: clinical carrier sentences + planted PHI sentences.
+
+Carrier text is MTSamples transcriptions and CodiEsp English case reports, cut into sentences; a sentence
+is kept only if the rule recognisers of ``engine.deid`` find nothing in it (MTSamples holds unlabelled
+fake PHI such as "Mr. X" or real-looking dates, which would otherwise teach the model that a date is not
+PHI). Each document is 1-4 carrier sentences with 1-3 planted sentences (``templates``) between them, and
+now and then a sentence of clinical eponyms that must stay ("PMH: Wilson's, Addison's"). Some documents are
+lower-cased whole (dictation systems, pasted text).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainer.deid_model.fakes import Fakes
+from trainer.deid_model.templates import NON_PHI_TEMPLATES, OBJECT_PREFIXES, SLOTS, SUBJECT_PREDICATES, TEMPLATES
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])|\n+")
+_SLOT = re.compile(r"\{([A-Z0-9]+)\}")
+
+
+@dataclass(frozen=True)
+class TrainDoc:
+    text: str
+    spans: tuple[tuple[int, int, str], ...]  # (start, end, label)
+
+
+def carrier_sentences(data_dir: Path, limit: int, seed: int) -> list[str]:
+    """Up to ``limit`` clinical sentences (8-60 words) in which the rules find no PHI."""
+    from engine.deid import DeidConfig, Deidentifier
+    from trainer.data.importers.codiesp import read_codiesp
+    from trainer.data.importers.mtsamples import read_mtsamples
+
+    texts = [r.text for r in read_mtsamples(data_dir / "mtsamples" / "mtsamples.csv")]
+    codiesp = data_dir / "codiesp"
+    for split in ("train", "background"):
+        if (codiesp / split).is_dir():
+            texts += [r.text for r in read_codiesp(codiesp, split, language="en")]
+    rng = random.Random(seed)
+    sentences = [s.strip() for t in texts for s in _SENTENCE.split(t) if 8 <= len(s.split()) <= 60]
+    rng.shuffle(sentences)
+    rules = Deidentifier(DeidConfig(model="rules"))  # the rules alone: the model is what is being trained
+    kept: list[str] = []
+    for s in sentences:
+        if len(kept) >= limit:
+            break
+        if not rules.detect(s):
+            kept.append(s)
+    return kept
+
+
+def _eponyms() -> list[str]:
+    from engine.deid.lexicons import DATA_DIR
+
+    lines = (DATA_DIR / "clinical_allowlist.txt").read_text(encoding="utf-8").splitlines()
+    return [w.strip().rstrip("~") for w in lines if w.strip() and not w.startswith("#") and w.strip()[0].isupper()]
+
+
+class DocBuilder:
+    """Seeded: identical arguments give identical documents."""
+
+    def __init__(self, carriers: list[str], seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.fakes = Fakes(self.rng)
+        self.carriers = carriers
+        self.eponyms = _eponyms()
+
+    def _fill(self, template: str) -> tuple[str, list[tuple[int, int, str]]]:
+        out, spans, pos = [], [], 0
+        for m in _SLOT.finditer(template):
+            out.append(template[pos : m.start()])
+            length = sum(map(len, out))
+            slot = m.group(1)
+            if slot.startswith("EPONYM"):
+                value, label = self.rng.choice(self.eponyms), None
+            else:
+                method, label = SLOTS[slot]
+                value = getattr(self.fakes, method)()
+            if label is not None:
+                spans.append((length, length + len(value), label))
+            out.append(value)
+            pos = m.end()
+        out.append(template[pos:])
+        text = "".join(out)
+        merged: list[tuple[int, int, str]] = []
+        for s, e, label in spans:  # "{FIRST} {LAST}" is one name, as "{NAME}" is
+            if merged and merged[-1][2] == label and text[merged[-1][1] : s] == " ":
+                merged[-1] = (merged[-1][0], e, label)
+            else:
+                merged.append((s, e, label))
+        return text, merged
+
+    def _template(self) -> str:
+        r = self.rng
+        u = r.random()
+        slot = r.choice(("{NAME}", "{NAME}", "{FIRST}", "{LAST}", "{LASTFIRST}"))
+        if u < 0.15:
+            return f"{slot} {r.choice(SUBJECT_PREDICATES)}."
+        if u < 0.25:
+            return f"{r.choice(OBJECT_PREFIXES)} {slot}{r.choice(('.', ':', ',', ' today.', ' yesterday.', ' by phone.'))}"
+        return r.choice(TEMPLATES)
+
+    def document(self) -> TrainDoc:
+        r = self.rng
+        pieces: list[tuple[str, list[tuple[int, int, str]]]] = [(s, []) for s in r.sample(self.carriers, r.randint(1, 4))]
+        for _ in range(r.randint(1, 3)):
+            pieces.insert(r.randint(0, len(pieces)), self._fill(self._template()))
+        if r.random() < 0.25:
+            pieces.insert(r.randint(0, len(pieces)), self._fill(r.choice(NON_PHI_TEMPLATES)))
+        text, spans = "", []
+        for piece, piece_spans in pieces:
+            if text:
+                text += r.choice((" ", " ", "\n", "\n\n"))
+            spans += [(s + len(text), e + len(text), label) for s, e, label in piece_spans]
+            text += piece
+        if r.random() < 0.06:
+            text = text.lower()
+        elif r.random() < 0.03:
+            text = text.upper()
+        return TrainDoc(text, tuple(spans))
+
+    def documents(self, n: int) -> list[TrainDoc]:
+        return [self.document() for _ in range(n)]

@@ -1,0 +1,203 @@
+"""PHI values for the learned recogniser's training data, from ``faker`` in many locales and formats.
+
+Every value is a fresh draw from a seeded generator: names of ~50 locales (ASCII-folded half of the time,
+as many records store them), cities and streets of several countries, US rural routes, facilities and
+employers, dates and phone numbers in many formats, and identifiers (MRN, Medicare MBI, plan, licence,
+device serial numbers). The evaluation sets never use this module (see ``trainer.deid_model``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import string
+import unicodedata
+from functools import cached_property
+
+from faker import Faker
+
+# Locales whose names are written in Latin script (faker's hi_IN, ja_JP... are not: clinical notes in
+# English carry their romanised forms, which en_IN / en_PK / vi_VN... cover).
+NAME_LOCALES = (
+    "en_US en_GB en_IE en_AU en_CA en_IN en_NG en_PK en_KE es_ES es_MX es_CO es_AR es_CL pt_BR pt_PT fr_FR fr_CA "
+    "de_DE de_AT de_CH it_IT nl_NL nl_BE pl_PL cs_CZ sk_SK hu_HU ro_RO hr_HR sl_SI tr_TR vi_VN id_ID yo_NG ig_NG "
+    "ha_NG zu_ZA tw_GH fi_FI sv_SE no_NO da_DK et_EE lv_LV lt_LT ga_IE is_IS az_AZ uz_UZ en_TH"
+).split()
+PLACE_LOCALES = "en_US en_US en_US en_GB en_IE en_AU en_CA en_IN es_MX pt_BR de_DE fr_FR it_IT nl_NL pl_PL".split()
+PHONE_LOCALES = "en_US en_US en_GB en_AU en_CA en_IN es_MX es_ES pt_BR de_DE fr_FR it_IT nl_NL pl_PL tr_TR".split()
+# Given names and surnames that are also ordinary English words ("Will Young states ..."): the rules need
+# context for these, the model has to learn it.
+WORD_NAMES_FIRST = "Will Grace Hope Faith Joy Rose Bill Mark Guy Jack Amber Dawn Summer Rusty Sunny Buck Chase Hunter Wade Penny Ivy Iris Holly Pearl Art".split()
+WORD_NAMES_LAST = "Young Long White Brown Green Black Strong King Bishop Cook Baker Fox Wolf Bird Hill Stone Wood Snow Rich Love Frost Moody Day Street Bush".split()
+FACILITY_KINDS = (
+    "Memorial Hospital", "Medical Center", "Regional Medical Center", "General Hospital", "Community Hospital",
+    "Health Center", "Family Practice", "Urgent Care", "Nursing Home", "Rehabilitation Center", "Skilled Nursing Facility",
+    "Hospice", "Dialysis Center", "Surgery Center", "Children's Hospital", "Behavioral Health", "Clinic", "Care Center",
+    "Assisted Living", "Cancer Institute", "Heart Institute", "Pediatrics", "Orthopedics", "Imaging",
+)
+STATES = "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split()
+DATE_FORMATS = (
+    "%m/%d/%Y", "{m}/{d}/%Y", "{m}/{d}/%y", "%m/%d/%y", "%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M",
+    "%d%b%Y", "%d%b%y", "%b-%d", "%b %d", "{m}/{d}", "%m/%d", "%B {d}, %Y", "%B {d}", "{d} %B %Y", "%d-%b-%Y", "%d-%b-%y",
+    "%d.%m.%Y", "{d}/{m}/%Y", "%b. {d}, %Y", "%B {d}{sfx}", "{d}{sfx} of %B", "%B %Y", "%b %Y", "%m/%Y", "%m-%d-%Y",
+    "%A, %B {d}", "%Y/%m/%d", "%m/%d/%Y %H:%M", "%b {d} %Y", "%d %b %Y", "%B the {d}{sfx}", "%Y%m%d", "%-H:%M on %m/%d",
+)
+_MBI_LETTERS = "ACDEFGHJKMNPQRTUVWXY"  # the MBI alphabet: no S, L, O, I, B, Z
+
+
+def fold(s: str) -> str:
+    """ASCII-fold ("José Müller" -> "Jose Muller")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c)).encode("ascii", "ignore").decode()
+
+
+def _latin(s: str) -> bool:
+    return all(c.isascii() or "LATIN" in unicodedata.name(c, "") for c in s if c.isalpha())
+
+
+def _ordinal_suffix(d: int) -> str:
+    return "th" if 11 <= d % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(d % 10, "th")
+
+
+class Fakes:
+    """Seeded PHI values. ``rng`` drives every choice; each faker instance is seeded from it."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    @cached_property
+    def _fakers(self) -> dict[str, Faker]:
+        out = {}
+        for loc in sorted(set(NAME_LOCALES + PLACE_LOCALES + PHONE_LOCALES)):
+            f = Faker(loc)
+            f.seed_instance(self.rng.randrange(2**31))
+            out[loc] = f
+        return out
+
+    def faker(self, locales) -> Faker:
+        return self._fakers[self.rng.choice(locales)]
+
+    def _digits(self, n: int) -> str:
+        return "".join(self.rng.choice(string.digits) for _ in range(n))
+
+    def _case(self, s: str) -> str:
+        r = self.rng.random()
+        return s.upper() if r < 0.12 else s.lower() if r < 0.24 else s
+
+    # -- names --------------------------------------------------------------------------------------
+    def first(self) -> str:
+        if self.rng.random() < 0.08:
+            return self.rng.choice(WORD_NAMES_FIRST)
+        return self._person_part("first_name")
+
+    def last(self) -> str:
+        if self.rng.random() < 0.08:
+            return self.rng.choice(WORD_NAMES_LAST)
+        return self._person_part("last_name")
+
+    def _person_part(self, what: str) -> str:
+        for _ in range(10):
+            v = getattr(self.faker(NAME_LOCALES), what)()
+            if _latin(v) and v.strip():
+                return fold(v) if self.rng.random() < 0.5 else v
+        return getattr(self._fakers["en_US"], what)()
+
+    def name(self) -> str:
+        """A person's name in one of the forms notes use, sometimes upper or lower case."""
+        first, last = self.first(), self.last()
+        r = self.rng
+        form = r.choice((
+            f"{first} {last}", f"{first} {last}", f"{first} {last}", f"{first} {r.choice(string.ascii_uppercase)}. {last}",
+            f"{first} {self.first()} {last}", f"{first[0]}. {last}", f"{first[0]}.{r.choice(string.ascii_uppercase)}. {last}",
+            f"{first} {r.choice(string.ascii_uppercase)} {last}", f"{first[0]} {last}", f"{last} {first}",
+            last, first, f"{last}, {first}", f"{last}-{self.last()}", f"{first} {last}-{self.last()}",
+        ))
+        return self._case(form)
+
+    def last_first(self) -> str:
+        first, last = self.first(), self.last()
+        s = f"{last}, {first}" + (f" {self.rng.choice(string.ascii_uppercase)}." if self.rng.random() < 0.3 else "")
+        return s.upper() if self.rng.random() < 0.5 else s
+
+    def initials(self) -> str:
+        letters = [self.rng.choice(string.ascii_uppercase) for _ in range(self.rng.randint(2, 3))]
+        return self.rng.choice(("".join(letters), ".".join(letters) + "."))
+
+    # -- places -------------------------------------------------------------------------------------
+    def city(self) -> str:
+        f = self.faker(PLACE_LOCALES)
+        return self._case(f.city()) if self.rng.random() < 0.3 else f.city()
+
+    def state(self) -> str:
+        return self.rng.choice(STATES)
+
+    def zip(self) -> str:
+        return self._digits(5) + (f"-{self._digits(4)}" if self.rng.random() < 0.2 else "")
+
+    def street(self) -> str:
+        r = self.rng
+        kind = r.random()
+        if kind < 0.12:
+            return r.choice((f"RR {r.randint(1, 9)} Box {r.randint(1, 999)}", f"Rural Route {r.randint(1, 12)}",
+                             f"HC {r.randint(1, 99)} Box {r.randint(1, 999)}", f"PO Box {r.randint(1, 9999)}"))
+        if kind < 0.25:
+            return f"{r.randint(1, 99)} {r.choice(('Elm', 'Ash', 'Quarry', 'Mill', 'Church', 'Station'))} {r.choice(('Close', 'Mews', 'Crescent', 'Gardens', 'Row', 'Green'))}, {r.choice(('Flat', 'Apt', 'Unit'))} {r.randint(1, 40)}"
+        f = self.faker(PLACE_LOCALES)
+        s = f.street_address()
+        return self._case(s) if r.random() < 0.2 else s
+
+    def foreign_address(self) -> str:
+        f = self.faker([loc for loc in PLACE_LOCALES if loc != "en_US"])
+        return ", ".join(part.strip() for part in f.address().splitlines())
+
+    def facility(self) -> str:
+        r = self.rng
+        kind = r.choice(FACILITY_KINDS)
+        base = r.choice((self.last(), self.city(), f"St. {self._fakers['en_US'].first_name()}'s", f"{self.last()} County",
+                         f"Mount {self.last()}", f"{self.city()} Valley", f"{self.last()}-{self.last()}"))
+        return f"{base} {kind}"
+
+    def employer(self) -> str:
+        f = self.faker(("en_US", "en_US", "en_GB", "en_CA", "de_DE", "es_MX", "fr_FR"))
+        return f.company()
+
+    # -- dates, phones, identifiers -----------------------------------------------------------------
+    def date(self) -> str:
+        r = self.rng
+        d = dt.datetime(1930, 1, 1) + dt.timedelta(days=r.randint(0, 35000), minutes=r.randint(0, 1439))
+        fmt = r.choice(DATE_FORMATS).replace("{m}", str(d.month)).replace("{d}", str(d.day)).replace("{sfx}", _ordinal_suffix(d.day))
+        out = d.strftime(fmt.replace("%-H", str(d.hour)))
+        return out.upper() if r.random() < 0.1 else out
+
+    def phone(self) -> str:
+        r = self.rng
+        a, b, c = r.randint(201, 989), r.randint(200, 999), self._digits(4)
+        kind = r.random()
+        if kind < 0.35:
+            return self.faker(PHONE_LOCALES).phone_number()
+        return r.choice((
+            f"{b}-{c}", f"{b}.{c}", f"({a}) {b}-{c}", f"{a}/{b}-{c}", f"{a}-{b}-{c} ext. {r.randint(1, 9999)}",
+            f"{a}.{b}.{c} x{r.randint(1, 999)}", f"+1 {a} {b} {c}", f"+1-{a}-{b}-{c}", f"1 ({a}) {b}-{c}", f"{a} {b} {c}",
+            f"+44 {r.randint(20, 79)} {self._digits(4)} {self._digits(4)}", f"+{r.randint(2, 98)} {self._digits(3)} {self._digits(3)} {self._digits(3)}",
+            f"{a}{b}{c}", f"({a}){b}-{c}",
+        ))
+
+    def mbi(self) -> str:
+        r = self.rng
+        p = [str(r.randint(1, 9)), r.choice(_MBI_LETTERS), r.choice(_MBI_LETTERS + string.digits), str(r.randint(0, 9)),
+             r.choice(_MBI_LETTERS), r.choice(_MBI_LETTERS + string.digits), str(r.randint(0, 9)), r.choice(_MBI_LETTERS),
+             r.choice(_MBI_LETTERS), str(r.randint(0, 9)), str(r.randint(0, 9))]
+        s = "".join(p)
+        return f"{s[:4]}-{s[4:7]}-{s[7:]}" if r.random() < 0.5 else s
+
+    def identifier(self) -> str:
+        """MRN, account, plan, licence, device serial, passport...: many shapes."""
+        r = self.rng
+        up = string.ascii_uppercase
+        return r.choice((
+            self._digits(r.randint(5, 10)), f"{r.choice(up)}{r.choice(up)}{self._digits(r.randint(5, 9))}", self.mbi(),
+            f"{self._digits(3)}-{self._digits(2)}-{self._digits(4)}", f"{r.choice(up)}{self._digits(3)}-{self._digits(3)}-{self._digits(3)}",
+            f"{''.join(r.choice(up) for _ in range(3))}-{self._digits(r.randint(4, 8))}", f"{self._digits(2)}-{self._digits(7)}",
+            f"SN{self._digits(r.randint(6, 10))}", f"{r.choice(up)}{self._digits(2)}{r.choice(up)}{self._digits(4)}{r.choice(up)}",
+            f"{self._digits(4)}-{''.join(r.choice(up + string.digits) for _ in range(5))}", self._fakers["en_US"].ssn(),
+            f"{''.join(r.choice(up + string.digits) for _ in range(r.randint(8, 12)))}", f"#{self._digits(r.randint(5, 8))}",
+        ))
