@@ -10,7 +10,7 @@ import time
 
 from engine.audit.feedback import evaluate, read_decisions, report_payload
 from engine.audit.records import AuditRange, read_audit
-from engine.infra.kafka import make_producer
+from engine.infra.producer import make_producer
 from engine.worklist.feedback import FeedbackPublisher
 from engine.worklist.store import WorklistStore
 from schemas.errors import TransientError
