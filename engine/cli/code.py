@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     lines = {path: _count_lines(path) for path in args.files}
     lines_before = {path: sum(list(lines.values())[:i]) for i, path in enumerate(lines)}
     skipped: Counter = Counter()
-    coded = failed = suggestions = skipped_notes = retracted = 0
+    coded = failed = suggestions = skipped_notes = retracted = withheld = flagged = 0
     with contextlib.ExitStack() as stack:
         out: IO[bytes] = stack.enter_context(args.out.open("wb")) if args.out else sys.stdout.buffer
         errors_out: IO[str] | None = stack.enter_context(args.errors.open("w", encoding="utf-8")) if args.errors else None
@@ -144,12 +144,15 @@ def run(args: argparse.Namespace) -> int:
                     coded += result.action == "code"
                     retracted += result.action == "retract"
                     suggestions += len(result.suggestions)
+                    withheld += len(result.withheld)
+                    flagged += sum(s.context not in (None, "affirmed") for s in result.suggestions)
                     out.write(result.bundle_json + b"\n")
             out.flush()
             bar.update(max(0, lines_before[batch[-1].file] + batch[-1].line - bar.n))
             bar.set_postfix(coded=coded, failed=failed, refresh=False)
     skipped_text = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items())) or "none"
-    print(f"coded {coded} notes ({suggestions} suggestions), {failed} failed, {retracted} retracted (entered-in-error), "
+    print(f"coded {coded} notes ({suggestions} suggestions, {flagged} with negated/uncertain/historical/family evidence, {withheld} withheld "
+          f"by the context policy), {failed} failed, {retracted} retracted (entered-in-error), "
           f"{skipped_notes} skipped (superseded); skipped Bundle entries: {skipped_text}", file=sys.stderr)
     return 1 if failed else 0
 

@@ -206,13 +206,12 @@ def _has(match: _Match, group: str) -> bool:
     return any(c.group == group for c in match.cues)
 
 
-def _scope(match: _Match, cue: Cue, matches: list[_Match], tokens: list, forward: bool) -> tuple[int, int]:
-    """Token range [first, last) a cue covers in one direction."""
-    words = [t for _, _, t in tokens]
+def _scope(match: _Match, cue: Cue, words: list[str], starting: dict[int, _Match], ending: dict[int, _Match], forward: bool) -> tuple[int, int]:
+    """Token range [first, last) a cue covers in one direction (``starting``/``ending``: the matches by first/last token)."""
     if forward:
         last, counted = match.last, 0
         while last < len(words):
-            other = next((m for m in matches if m.first == last), None)
+            other = starting.get(last)
             if other is not None and other is not match:
                 if _has(other, "terminate"):
                     break
@@ -227,7 +226,7 @@ def _scope(match: _Match, cue: Cue, matches: list[_Match], tokens: list, forward
         return match.last, last
     first, counted = match.first, 0
     while first > 0:
-        other = next((m for m in matches if m.last == first), None)
+        other = ending.get(first)
         if other is not None and _has(other, "terminate"):
             break
         if words[first - 1][0].isalnum():
@@ -257,13 +256,15 @@ class _Sentence:
     @classmethod
     def of(cls, tokens: list, matches: list[_Match]) -> "_Sentence":
         scopes = []
+        words = [t for _, _, t in tokens]
+        starting, ending = {m.first: m for m in matches}, {m.last: m for m in matches}
         for m in matches:
             for cue in m.cues:
                 if cue.group not in PRECEDENCE:
                     continue
                 context = SpanContext(cue.group, cue.phrase, tokens[m.first][0], tokens[m.last - 1][1])  # type: ignore[arg-type]
                 for forward in ((True, False) if cue.direction == "both" else (cue.direction == "forward",)):
-                    lo, hi = _scope(m, cue, matches, tokens, forward)
+                    lo, hi = _scope(m, cue, words, starting, ending, forward)
                     scopes.append(_Scope(lo, hi, PRECEDENCE.index(cue.group), forward, m, context))
         return cls(tokens, [e for _, e, _ in tokens], tuple(scopes))
 
@@ -370,10 +371,3 @@ class ContextStage:
 
     def __call__(self, text: str, suggestions: Sequence[Suggestion]) -> tuple[tuple[Suggestion, ...], tuple[Suggestion, ...]]:
         return apply_policy(self.classifier.annotate(text, suggestions), self.policy)
-
-
-def without_context(s: Suggestion) -> Suggestion:
-    """``s`` as the model gave it (for comparing policies): the policy's score change undone."""
-    if s.policy is None:
-        return s
-    return s.model_copy(update={"score": s.model_score if s.model_score is not None else s.score, "model_score": None, "policy": None})

@@ -123,7 +123,7 @@ def test_pipeline_family_runs_the_engine_service_end_to_end(tmp_path, data_dir, 
     assert service["backlog"]["notes"] == 6 and service["paced"]["notes"] == 6 and service["dead_letters"] == 0
     assert service["engine_exit_status"] == 0
     assert result["raw_triton"]["notes_per_s"] > 0 and isinstance(result["service_goal_met"], bool)
-    assert set(result["note_processor_triton"]["stage_ms_per_note"]) == {"parse", "deid", "segment", "infer", "aggregate", "fhir"}
+    assert set(result["note_processor_triton"]["stage_ms_per_note"]) == {"parse", "deid", "segment", "infer", "aggregate", "context", "fhir"}
     assert "End to end: engine vs raw inference" in summary.read_text()
 
 

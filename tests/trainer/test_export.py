@@ -114,10 +114,14 @@ def test_second_export_adds_a_version_and_keeps_the_first(exported_model_repo, t
     repo = tmp_path / "repo"
     shutil.copytree(exported_model_repo, repo)
     before = _digest(repo / MODEL_NAME / "1")
-    result = export_model(tiny_xml_run_dir, repo, ExportOptions(name=MODEL_NAME, variants=("cpu-python", "gpu-onnxruntime")))
+    from schemas.context import ContextPolicy
+
+    policy = ContextPolicy(negated="demote", family="suppress")  # the context policy is per model version
+    result = export_model(tiny_xml_run_dir, repo, ExportOptions(name=MODEL_NAME, variants=("cpu-python", "gpu-onnxruntime"), context_policy=policy))
     assert result.version == 2 and list_versions(repo, MODEL_NAME) == [1, 2]
     assert _digest(repo / MODEL_NAME / "1") == before
     assert load_metadata(repo, MODEL_NAME).version == 2 and load_metadata(repo, MODEL_NAME, 1).version == 1
+    assert load_metadata(repo, MODEL_NAME).context_policy == policy and load_metadata(repo, MODEL_NAME, 1).context_policy == ContextPolicy()
 
 
 def _copy_run(run_dir: Path, dst: Path, drop: str) -> Path:

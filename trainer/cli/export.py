@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from schemas.context import ContextPolicy
 from trainer.export.repository import ExportOptions
 from trainer.export.triton_config import VARIANTS, ServingConfig
 
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-queue-delay-us", type=int, default=ServingConfig.max_queue_delay_us, help="dynamic batching delay")
     parser.add_argument("--gpu-instances", type=int, default=ServingConfig.gpu_instances, help="model instances per GPU")
     parser.add_argument("--cpu-threads", type=int, default=ServingConfig.cpu_threads, help="onnxruntime threads (cpu-python)")
+    for context in ("negated", "family"):
+        parser.add_argument(f"--context-{context}", choices=("keep", "demote", "suppress"), default=getattr(ContextPolicy(), context),
+                            help=f"this version's policy for suggestions whose evidence is all {context} (docs/context.md; default %(default)s)")
     parser.add_argument("--site-packages", default="", help="cpu-python: site-packages with numpy<2 + onnxruntime for the stub (default: this venv's)")
 
 
@@ -35,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
                             gpu_instances=args.gpu_instances, cpu_threads=args.cpu_threads, tensorrt=args.tensorrt,
                             site_packages=args.site_packages)
     options = ExportOptions(name=args.name, variants=tuple(args.variant or ExportOptions.variants), fp16=args.fp16,
-                            top_k=args.top_k, version=args.version, serving=serving)
+                            top_k=args.top_k, version=args.version, serving=serving,
+                            context_policy=ContextPolicy(negated=args.context_negated, family=args.context_family))
     result = export_model(args.run, args.repository, options)
     print(f"exported {args.run} -> {result.version_dir} ({result.metadata.precision}, {len(result.metadata.labels)} codes, "
           f"evidence top-k {result.metadata.evidence_top_k}) in {result.seconds:.1f} s")

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from schemas.cli import UserError
+from schemas.context import ContextPolicy
 from schemas.model_repo import (
     METADATA_FILE,
     ONNX_FILE,
@@ -72,6 +73,7 @@ class ExportOptions:
     version: int | None = None  # None: highest existing + 1
     serving: ServingConfig = field(default_factory=ServingConfig)
     tolerance: float | None = None  # parity bound; None: 1e-4 for fp32, 5e-2 for fp16
+    context_policy: ContextPolicy = field(default_factory=ContextPolicy)  # what the engine does with negated/family evidence
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,7 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
             created_at=dt.datetime.now(dt.timezone.utc), labels=labels, thresholds=coder.thresholds,
             segmentation=segmentation, tokenizer_file=TOKENIZER_FILE, deid_placeholders=PLACEHOLDERS,
             evidence_top_k=top_k, precision="fp16" if options.fp16 else "fp32", training=summary,
+            context_policy=options.context_policy,
         )
         (staged_version / METADATA_FILE).write_text(metadata.model_dump_json(indent=2) + "\n", encoding="utf-8")
         shutil.copyfile(tokenizer_path, staged_version / TOKENIZER_FILE)
