@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-FAMILIES = ("quality", "inference", "training", "deid", "pipeline")
+FAMILIES = ("quality", "inference", "training", "deid", "pipeline", "chaos")
 
 
 @dataclass(frozen=True)

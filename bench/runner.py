@@ -15,7 +15,7 @@ from bench.report import render_summary
 
 log = logging.getLogger(__name__)
 MODULES = {"quality": "bench.families.quality", "inference": "bench.families.inference", "training": "bench.families.training",
-           "deid": "bench.families.deid", "pipeline": "bench.families.pipeline"}
+           "deid": "bench.families.deid", "pipeline": "bench.families.pipeline", "chaos": "bench.families.chaos"}
 RUN_FILE = "run.json"
 SUMMARY_FILE = "SUMMARY.md"
 
