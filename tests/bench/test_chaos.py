@@ -22,3 +22,11 @@ def test_kill_before_commit_and_poison_lose_nothing(tmp_path, handbuilt_model_re
     assert nested["lost"] == 0 and nested["dead_letter_kinds"] == ["too_deep"] and nested["engine_restarts"] == 0
     report = "\n".join(chaos_section({"what": "test", "notes_per_fault": 8, "faults": results, "all_met": True}))
     assert "engine_kill_before_commit" in report and "nested_message" in report
+
+
+def test_triton_kill_recovers_without_loss(tmp_path, exported_model_repo):
+    from tests.fixtures.model_repo import MODEL_NAME
+
+    (result,) = run_faults(tmp_path, exported_model_repo, MODEL_NAME, notes=8, faults=("triton_kill",))
+    assert "error" not in result, result
+    assert result["lost"] == 0 and result["non_identical_duplicates"] == 0 and result["engine_restarts"] == 0
