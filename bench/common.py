@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-FAMILIES = ("quality", "inference", "training", "deid", "pipeline", "context", "workbench")
+FAMILIES = ("quality", "inference", "training", "deid", "pipeline", "context", "workbench", "chaos")
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,22 @@ def workbench_section(r: dict[str, Any]) -> list[str]:
                            for a in ("all", "claim", "decide", "complete") if lat.get(a)])
 
 
+def chaos_section(r: dict[str, Any]) -> list[str]:
+    lines = ["## Chaos: one fault at a time while the engine codes a stream", "", f"{r['what']}; {r['notes_per_fault']} notes per fault "
+             "(half before the fault, half after). Nothing lost = every note is an output Bundle or a dead letter; duplicates must be "
+             f"byte-identical; recovery = fault over -> first note after it handled. All met: **{_f(r['all_met'])}**.", ""]
+    rows = []
+    for x in r["faults"]:
+        if "skipped" in x or "error" in x:
+            rows.append([x["fault"], x.get("skipped") and f"skipped: {x['skipped']}" or f"failed: {x['error'][:80]}", "", "", "", "", ""])
+            continue
+        rows.append([x["fault"], f"{x['notes_in']} in = {x['outputs_distinct']} out + {x['dead_letters']} dead letters", x["lost"] == 0,
+                     x["non_identical_duplicates"], x["output_records"] - x["outputs_distinct"], x["recovery_s"], x["manual_action"]])
+    lines += _table(["fault", "counts", "nothing lost", "non-identical duplicates", "identical re-emissions", "recovery s", "manual action"], rows)
+    notes = [f"{x['fault']}: {x['note']}" for x in r["faults"] if x.get("note")]
+    return lines + ([""] + [f"- {n}" for n in notes] if notes else [])
+
+
 def _measured_line(r: dict[str, Any]) -> str:
     m = r.get("machine", {})
     load = m.get("load_average_1_5_15") or ["?"]
@@ -189,7 +205,8 @@ def _measured_line(r: dict[str, Any]) -> str:
 
 SECTIONS = {"quality": quality_section, "inference": inference_section, "training": training_section, "deid": deid_section, "pipeline": pipeline_section,
             "context": context_section,
-            "workbench": workbench_section}
+            "workbench": workbench_section,
+            "chaos": chaos_section}
 
 
 def render_summary(results: dict[str, dict[str, Any]], run_info: dict[str, Any]) -> str:

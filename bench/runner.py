@@ -16,7 +16,8 @@ from bench.report import render_summary
 log = logging.getLogger(__name__)
 MODULES = {"quality": "bench.families.quality", "inference": "bench.families.inference", "training": "bench.families.training",
            "deid": "bench.families.deid", "pipeline": "bench.families.pipeline", "context": "bench.families.context",
-           "workbench": "bench.families.workbench"}
+           "workbench": "bench.families.workbench",
+           "chaos": "bench.families.chaos"}
 RUN_FILE = "run.json"
 SUMMARY_FILE = "SUMMARY.md"
 

@@ -22,8 +22,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from engine.pipeline.fhir_bundle import (BUNDLE_ID_SYSTEM, DEVICE_ID, PARTICIPANT_TYPE_SYSTEM, VERIFICATION_STATUS_SYSTEM, _instant,
-                                         _urn, bundle_class, concept, note_key, serialise, versioned_reference)
+from engine.pipeline.fhir_bundle import BUNDLE_ID_SYSTEM, VERIFICATION_STATUS_SYSTEM, _urn, bundle_class, concept, note_key, provenance, serialise
 from engine.pipeline.types import ParsedNote
 from schemas.envelopes import ModelRef, SourcePosition
 from schemas.errors import ProcessingError
@@ -66,19 +65,10 @@ def retraction_bundle(note: ParsedNote, produced: Sequence[bytes], model: ModelR
     the identifiers of the Conditions it withdraws. Deterministic: same inputs, same bytes."""
     conditions = withdrawn_conditions(produced)
     entries = list(conditions)
-    if conditions:
-        prov_id = "icdcoder-" + note_key(note, model)[:40]
-        device = ({"resourceType": "Device", "id": DEVICE_ID, "name": [{"value": model.name, "type": "user-friendly-name"}], "version": [{"value": str(model.version)}]}
-                  if note.fhir_version == "R5" else
-                  {"resourceType": "Device", "id": DEVICE_ID, "deviceName": [{"name": model.name, "type": "model-name"}], "version": [{"value": str(model.version)}]})
-        prov = {
-            "resourceType": "Provenance", "id": prov_id, "contained": [device],
-            "target": [{"reference": e["fullUrl"]} for e in conditions], "recorded": _instant(recorded),
-            "activity": concept("http://terminology.hl7.org/CodeSystem/v3-DataOperation", "NULLIFY", "nullify"),
-            "agent": [{"type": concept(PARTICIPANT_TYPE_SYSTEM, "assembler", "Assembler"), "who": {"reference": f"#{DEVICE_ID}"}}],
-            "entity": [{"role": "source", "what": {"reference": versioned_reference(note.reference, note.document_version)}}],
-        }
-        entries.append({"fullUrl": _urn(prov_id), "resource": prov, "request": {"method": "PUT", "url": f"Provenance/{prov_id}"}})
+    if conditions:  # the coding Provenance of this note version, as a NULLIFY of the Conditions
+        prov = {**provenance(note, model, [e["fullUrl"] for e in conditions], recorded),
+                "activity": concept("http://terminology.hl7.org/CodeSystem/v3-DataOperation", "NULLIFY", "nullify")}
+        entries.append({"fullUrl": _urn(prov["id"]), "resource": prov, "request": {"method": "PUT", "url": f"Provenance/{prov['id']}"}})
     data = {"resourceType": "Bundle", "type": "transaction", "identifier": {"system": BUNDLE_ID_SYSTEM, "value": note_key(note, model)}, "entry": entries}
     try:
         bundle_class(note.fhir_version).model_validate(data)
