@@ -7,7 +7,6 @@ import json
 import time
 
 import jwt
-import pytest
 
 from engine.worklist.feedback import DECISION_HEADER
 from tests.fixtures.servers import read_topic
