@@ -116,3 +116,23 @@ def test_a_workbench_in_oidc_mode_takes_the_identity_providers_tokens(issuer, tm
             assert wrong_role.status_code == 403 and "supervisor" in wrong_role.json()["detail"]
     finally:
         wb.server.stop()
+
+
+def test_local_mode_key_and_tokens_from_the_command_line(cli, tmp_path, monkeypatch):
+    key = tmp_path / "wb.pem"
+    assert cli("engine", "workbench", "keygen", "--key-file", str(key)).returncode == 0
+    assert key.stat().st_mode & 0o777 == 0o600
+    again = cli("engine", "workbench", "keygen", "--key-file", str(key))
+    assert again.returncode == 2 and "exists" in again.stderr
+    minted = cli("engine", "workbench", "token", "--key-file", str(key), "--user", "coder-1", "--role", "coder", "--role", "supervisor")
+    assert minted.returncode == 0
+    user = TokenVerifier.from_settings(WorkbenchSettings(auth="local", local_key_file=key)).verify(minted.stdout.strip())
+    assert user.user == "coder-1" and user.roles == {"coder", "supervisor"}
+    bad = cli("engine", "workbench", "token", "--key-file", str(key), "--user", "Dr Smith", "--role", "coder")
+    assert bad.returncode == 2 and "FHIR id" in bad.stderr
+    missing = cli("engine", "workbench", "token", "--key-file", str(tmp_path / "none.pem"), "--user", "c1", "--role", "coder")
+    assert missing.returncode == 2 and "keygen" in missing.stderr
+    monkeypatch.setenv("ICDCODER_WORKBENCH_AUTH", "oidc")
+    monkeypatch.delenv("ICDCODER_WORKBENCH_OIDC_ISSUER", raising=False)
+    serve = cli("engine", "workbench", "--port", "0")
+    assert serve.returncode == 2 and "ICDCODER_WORKBENCH_OIDC_ISSUER" in serve.stderr
