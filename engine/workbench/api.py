@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.workbench.auth import AuthError, Principal, TokenVerifier
 from engine.workbench.codes import CodeIndex
 from engine.workbench.feedback import FeedbackSender, SupervisorEvaluation
-from engine.workbench.problems import Problem, field_error, from_worklist
+from engine.workbench.problems import Problem, from_worklist
 from engine.workbench.texts import NoteTexts
 from engine.workbench.views import item_detail, item_summary
 from engine.worklist.decisions import parse_decision_list

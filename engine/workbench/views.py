@@ -41,7 +41,7 @@ def item_detail(view: ItemView) -> dict[str, Any]:
             if s.code not in best or s.score > best[s.code][0]:
                 best[s.code] = (s.score, s.threshold, s.display)
             models.setdefault(s.code, set()).add(f"{m.name} v{m.version}")
-    codes = [{"code": c, "display": best.get(c, (0, 0, code_display(c) or ""))[2], "score": score,
+    codes = [{"code": c, "display": best[c][2] if c in best else code_display(c) or "", "score": score,
               "threshold": best[c][1] if c in best else None, "models": sorted(models.get(c, ())),
               "decision": view.decisions.get(c), "reason": view.reasons.get(c)}
              for c, score in sorted(item.codes.items(), key=lambda kv: -kv[1])]

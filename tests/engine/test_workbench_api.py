@@ -214,3 +214,32 @@ def test_access_log_names_routes_and_items_only(workbench):
         assert set(a) <= {"ts", "level", "logger", "msg", "method", "route", "status", "ms", "item_id"}, a
     for secret in ("alice", "essential hypert", "Type 2 diabetes", "Bearer", "127.0.0.1:"):
         assert secret not in "\n".join(json.dumps(a) for a in access), secret
+
+
+def test_the_supervisor_view_has_the_figures_of_evaluate_feedback(workbench, cli, monkeypatch, tmp_path):
+    from engine.audit.records import audit_record
+    from engine.infra.kafka import make_producer, send_all
+
+    wb = workbench
+    notes = [wb.add_note("n8", "Encounter/api-8", TEXT, {"E11.9": ["Type 2 diabetes mellitus"], "I10": ["Essential hypertension"]}),
+             wb.add_note("n9", "Encounter/api-9", TEXT, {"I10": ["Essential hypertension"]})]
+    producer = make_producer(wb.kafka, "tests")
+    send_all(producer, [(wb.kafka.audit_topic, n.note.reference.encode(), audit_record(n, False).model_dump_json().encode(), []) for n in notes])
+    producer.close()
+    with wb.client("alice", "coder") as alice, wb.client("sue", "supervisor") as sue:
+        for item, sent in (("Encounter/api-8", [{"code": "E11.9", "action": "accept"}, {"code": "I10", "action": "reject"},
+                                                {"code": "E78.5", "action": "add"}]),
+                           ("Encounter/api-9", [{"code": "I10", "action": "accept"}])):
+            alice.post("/api/claims", json={"item_id": item})
+            alice.post(f"/api/items/{item}/decisions", json={"decisions": sent})
+            assert alice.post(f"/api/items/{item}/complete").status_code == 200
+        served = sue.get("/api/evaluation", params={"refresh": "true"}).json()
+    for name, value in wb.env.items():
+        if name.startswith("ICDCODER_"):
+            monkeypatch.setenv(name, value)
+    assert cli("engine", "evaluate-feedback", "--out", str(tmp_path)).returncode == 0
+    written = json.loads((tmp_path / "feedback_eval.json").read_text())
+    assert served["versions"] == written["versions"] and served["decided_items"] == written["decided_items"]
+    overall = served["versions"][0]["overall"]
+    # api-8: E11.9 TP, I10 FP (rejected), E78.5 FN (added); api-9: I10 TP -> precision 2/3, recall 2/3, acceptance 2/3
+    assert (overall["tp"], overall["fp"], overall["fn"]) == (2, 1, 1) and overall["acceptance_rate"] == pytest.approx(2 / 3)

@@ -5,9 +5,7 @@ workbench server in oidc mode accepts only such tokens."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import jwt
@@ -16,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from engine.workbench.auth import AuthError, TokenVerifier
 from schemas.settings import WorkbenchSettings
+from tests.fixtures.workbench import JsonServer
 
 AUDIENCE = "icd-coder-workbench"
 
@@ -26,32 +25,17 @@ class Issuer:
     def __init__(self) -> None:
         self.keys = {"k1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
         self.requests = 0
-        issuer = self
+        self.http = JsonServer(self._route)
+        self.url = self.http.root + "/realms/h"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                issuer.requests += 1
-                if self.path == "/realms/h/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/certs"}
-                elif self.path == "/realms/h/certs":
-                    body = {"keys": [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key())), "kid": kid, "use": "sig", "alg": "RS256"}
-                                     for kid, k in issuer.keys.items()]}
-                else:
-                    self.send_error(404)
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/realms/h"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _route(self, request):
+        self.requests += 1
+        if request.path == "/realms/h/.well-known/openid-configuration":
+            return 200, {"issuer": self.url, "jwks_uri": self.url + "/certs"}
+        if request.path == "/realms/h/certs":
+            return 200, {"keys": [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key())), "kid": kid, "use": "sig", "alg": "RS256"}
+                                  for kid, k in self.keys.items()]}
+        return 404, {"error": "not found"}
 
     def token(self, kid: str = "k1", key=None, **claims) -> str:
         body = {"iss": self.url, "aud": AUDIENCE, "sub": "alice", "exp": time.time() + 300, "iat": time.time(),
@@ -59,8 +43,7 @@ class Issuer:
         return jwt.encode({k: v for k, v in body.items() if v is not None}, key or self.keys[kid], algorithm="RS256", headers={"kid": kid})
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
 
 @pytest.fixture
@@ -133,3 +116,23 @@ def test_a_workbench_in_oidc_mode_takes_the_identity_providers_tokens(issuer, tm
             assert wrong_role.status_code == 403 and "supervisor" in wrong_role.json()["detail"]
     finally:
         wb.server.stop()
+
+
+def test_local_mode_key_and_tokens_from_the_command_line(cli, tmp_path, monkeypatch):
+    key = tmp_path / "wb.pem"
+    assert cli("engine", "workbench", "keygen", "--key-file", str(key)).returncode == 0
+    assert key.stat().st_mode & 0o777 == 0o600
+    again = cli("engine", "workbench", "keygen", "--key-file", str(key))
+    assert again.returncode == 2 and "exists" in again.stderr
+    minted = cli("engine", "workbench", "token", "--key-file", str(key), "--user", "coder-1", "--role", "coder", "--role", "supervisor")
+    assert minted.returncode == 0
+    user = TokenVerifier.from_settings(WorkbenchSettings(auth="local", local_key_file=key)).verify(minted.stdout.strip())
+    assert user.user == "coder-1" and user.roles == {"coder", "supervisor"}
+    bad = cli("engine", "workbench", "token", "--key-file", str(key), "--user", "Dr Smith", "--role", "coder")
+    assert bad.returncode == 2 and "FHIR id" in bad.stderr
+    missing = cli("engine", "workbench", "token", "--key-file", str(tmp_path / "none.pem"), "--user", "c1", "--role", "coder")
+    assert missing.returncode == 2 and "keygen" in missing.stderr
+    monkeypatch.setenv("ICDCODER_WORKBENCH_AUTH", "oidc")
+    monkeypatch.delenv("ICDCODER_WORKBENCH_OIDC_ISSUER", raising=False)
+    serve = cli("engine", "workbench", "--port", "0")
+    assert serve.returncode == 2 and "ICDCODER_WORKBENCH_OIDC_ISSUER" in serve.stderr

@@ -8,9 +8,6 @@ vread (``GET [base]/DocumentReference/<id>[/_history/<vid>]``) with 200, 404, 41
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,6 +15,7 @@ from bench.docref import document_reference
 from engine.workbench.texts import FhirNoteTexts
 from schemas.envelopes import NoteSuggestions
 from schemas.settings import EngineSettings, WorkbenchSettings
+from tests.fixtures.workbench import JsonServer
 
 TOKEN = "fhir-server-token"
 V1 = "Chest pain on exertion. Hypertension."
@@ -31,41 +29,26 @@ class FhirServer:
                      "d2": {"1": document_reference(V1, "d2", version_id="1")}}
         self.gone = {("d2", "1")}
         self.paths: list[str] = []
-        fhir = self
+        self.http = JsonServer(self._route, "application/fhir+json")
+        self.base = self.http.root + "/fhir"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                fhir.paths.append(self.path)
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    return self._send(401, {"resourceType": "OperationOutcome"})
-                parts = self.path.strip("/").split("/")[1:]  # drop the base path "fhir"
-                if len(parts) not in (2, 4) or parts[0] != "DocumentReference" or parts[1] not in fhir.docs:
-                    return self._send(404, {"resourceType": "OperationOutcome"})
-                versions = fhir.docs[parts[1]]
-                if len(parts) == 2:
-                    return self._send(200, versions[max(versions, key=int)])
-                if (parts[1], parts[3]) in fhir.gone:
-                    return self._send(410, {"resourceType": "OperationOutcome"})
-                return self._send(200, versions[parts[3]]) if parts[3] in versions else self._send(404, {"resourceType": "OperationOutcome"})
-
-            def _send(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/fhir"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _route(self, request):
+        self.paths.append(request.path)
+        missing = (404, {"resourceType": "OperationOutcome"})
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return 401, {"resourceType": "OperationOutcome"}
+        parts = request.path.strip("/").split("/")[1:]  # drop the base path "fhir"
+        if len(parts) not in (2, 4) or parts[0] != "DocumentReference" or parts[1] not in self.docs:
+            return missing
+        versions = self.docs[parts[1]]
+        if len(parts) == 2:
+            return 200, versions[max(versions, key=int)]
+        if (parts[1], parts[3]) in self.gone:
+            return 410, {"resourceType": "OperationOutcome"}
+        return (200, versions[parts[3]]) if parts[3] in versions else missing
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
 
 @pytest.fixture
