@@ -25,6 +25,7 @@ CHUNK_CHARS = 20_000  # notes are cut at line breaks into pieces this long (the 
 _WORDS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _CREDENTIAL_KEYS = frozenset(c.replace(".", "") for c in CREDENTIALS)
 _STATES = frozenset(key(s) for s in STATE_NAMES.split("|")) | frozenset(c.lower() for c in STATE_CODES)
+_STATE_AFTER = re.compile(rf"\s*,\s*(?:{'|'.join(STATE_CODES)})\b")
 _TRAILING_STATE = re.compile(rf"\s*,?\s+(?:{STATE_NAMES}|{'|'.join(STATE_CODES)})\.?$")
 _PIECES = re.compile(r"\S+")
 _SURROGATES = re.compile("[\ud800-\udfff]")  # lone surrogates cannot be hashed as UTF-8: one U+FFFD each keeps offsets
@@ -118,8 +119,10 @@ class NerRecognizer(EntityRecognizer):
         if category not in (C.NAME, C.ADDRESS):
             return True
         k = key(text[start:end]).replace(".", "").strip()
-        if k in _CREDENTIAL_KEYS or (category is C.ADDRESS and k in _STATES):
+        if k in _CREDENTIAL_KEYS:
             return False
+        if category is C.ADDRESS and k in _STATES and not _STATE_AFTER.match(text, end):
+            return False  # a state may stay; "New York, NY" is the city
         return not self._clinical_only(text, start, end)
 
     def analyze(self, text: str, entities=None, nlp_artifacts=None) -> list[RecognizerResult]:
