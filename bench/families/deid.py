@@ -69,16 +69,16 @@ def measure(deid, notes: list[str]) -> dict[str, Any]:
 
 
 MODELS = ("rules+ner", "rules")
-MIMESIS_NOTES = 300
+MIMESIS_NOTES = 300  # the full run; quick runs use 3 per timed note
 
 
-def quality(deid) -> dict[str, Any]:
+def quality(deid, mimesis_n: int = MIMESIS_NOTES) -> dict[str, Any]:
     """Recall per gold label and precision on the independent sets, with the goal check."""
     from bench.deid_eval.evaluation import eponym_survival, evaluate, goal_check
     from bench.deid_eval.independent import handwritten, mimesis_notes
 
     sets = {"handwritten-test (held out)": list(handwritten("test")), "handwritten-dev": list(handwritten("dev")),
-            f"mimesis ({MIMESIS_NOTES} notes, seed 0)": mimesis_notes(MIMESIS_NOTES, 0)}
+            f"mimesis ({mimesis_n} notes, seed 0)": mimesis_notes(mimesis_n, 0)}
     out = {}
     for name, notes in sets.items():
         report = evaluate(deid, notes, name)
@@ -107,7 +107,7 @@ def run(cfg: BenchConfig, art: Artifacts) -> dict[str, Any]:
                 f"(goal {GOAL_NOTES_PER_S_PER_CORE:.0f}: {'met' if r['goal_met'] else 'NOT met'})")
             results.append({"model": model, "notes_source": name, **r})
         say(f"de-identification [{model}]: recall on the independent sets ...")
-        quality_by_model[model] = quality(deid)
+        quality_by_model[model] = quality(deid, min(MIMESIS_NOTES, 3 * sizes.deid_notes))
         for name, q in quality_by_model[model]["sets"].items():
             g = q["goal"]
             say(f"  {name}: overall recall {g['overall_recall']:.4f}, precision {g['overall_precision']:.4f}: "

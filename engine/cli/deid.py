@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("auto", "text", "ndjson"), default="auto",
                         help="auto: NDJSON when the file ends in .ndjson/.jsonl or every line is a JSON object")
     parser.add_argument("--spans", action="store_true", help="also print the redactions (offsets and categories)")
+    parser.add_argument("--model", choices=("rules+ner", "rules"), default="rules+ner",
+                        help="rules and the learned NER pipeline (default), or the rules alone (faster, lower recall)")
 
 
 def decode(data: bytes) -> str:
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         data = path.read_bytes()
     text = decode(data)
     out = sys.stdout
-    deid = Deidentifier(DeidConfig())
+    deid = Deidentifier(DeidConfig(model=args.model))
     ndjson = args.format == "ndjson" or (args.format == "auto" and _is_ndjson(args.file, text))
     if not ndjson:
         try:

@@ -49,12 +49,16 @@ def test_eponym_list_survives(deid):
 
 
 def test_deid_eval_cli_writes_table_json_and_html(tmp_path, data_dir, cli):
-    done = cli("bench", "deid-eval", "--synthetic", "20", "--mtsamples", "10", "--data-dir", str(data_dir), "--out", str(tmp_path))
+    done = cli("bench", "deid-eval", "--synthetic", "20", "--mtsamples", "10", "--mimesis", "10", "--data-dir", str(data_dir),
+               "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert "eponym survival: 100.00%" in done.stdout and "NAME" in done.stdout
+    assert "eponym survival [rules+ner]: 100.00%" in done.stdout and "NAME" in done.stdout and "FACILITY" in done.stdout
+    assert "goal handwritten-test" in done.stdout
     result = json.loads((tmp_path / "deid_eval.json").read_text())
-    assert [s["name"] for s in result["sets"]] == ["synthetic", "mtsamples-planted"]
-    assert result["sets"][0]["categories"]["NAME"]["recall"] >= TARGET
+    sets = result["models"][0]["sets"]
+    assert [s["name"] for s in sets] == [f"{n} [rules+ner]" for n in ("handwritten-test", "handwritten-dev", "mimesis", "synthetic", "mtsamples-planted")]
+    assert sets[3]["categories"]["NAME"]["recall"] >= TARGET
+    assert set(result["models"][0]["goals"]) == {f"{n} [rules+ner]" for n in ("handwritten-test", "handwritten-dev", "mimesis")}
     assert "<mark class=" in (tmp_path / "deid_eval.html").read_text()
     missing = cli("bench", "deid-eval", "--synthetic", "0", "--data-dir", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "MTSamples not found" in missing.stderr

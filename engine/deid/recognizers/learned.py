@@ -15,14 +15,20 @@ from pathlib import Path
 
 from engine.deid._presidio import EntityRecognizer, RecognizerResult
 from engine.deid.lexicons import EPONYM_HEADS, Lexicons, key, load_lexicons
-from engine.deid.recognizers.names import PARTICLES, STOP
+from engine.deid.recognizers.locations import STATE_CODES, STATE_NAMES
+from engine.deid.recognizers.names import CREDENTIALS, PARTICLES, STOP
 from schemas.phi import PhiCategory as C
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "model"
 LABELS = {"NAME": C.NAME, "ADDRESS": C.ADDRESS, "DATE": C.DATE, "PHONE": C.PHONE, "ID": C.ID}
 CHUNK_CHARS = 20_000  # notes are cut at line breaks into pieces this long (the model sees a few tokens around each)
-_WORDS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_WORDS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_CREDENTIAL_KEYS = frozenset(c.replace(".", "") for c in CREDENTIALS)
+_STATES = frozenset(key(s) for s in STATE_NAMES.split("|")) | frozenset(c.lower() for c in STATE_CODES)
+_STATE_AFTER = re.compile(rf"\s*,\s*(?:{'|'.join(STATE_CODES)})\b")
+_TRAILING_STATE = re.compile(rf"\s*,?\s+(?:{STATE_NAMES}|{'|'.join(STATE_CODES)})\.?$")
 _PIECES = re.compile(r"\S+")
+_SURROGATES = re.compile("[\ud800-\udfff]")  # lone surrogates cannot be hashed as UTF-8: one U+FFFD each keeps offsets
 _MONTHS = frozenset("jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july august "
                     "september october november december".split())
 
@@ -96,8 +102,11 @@ class NerRecognizer(EntityRecognizer):
         head = key(after.group()) if after else ""
         for i, m in enumerate(words):
             k = key(m.group()).replace("’", "'").removesuffix("'s")
+            parts = k.split("-")
             if k in STOP or k in lex.clinical or k in EPONYM_HEADS or (len(k) <= 2 and m.group().islower()):
                 continue
+            if len(parts) > 1 and all(p in lex.clinical or p in lex.clinical_if_head or len(p) <= 2 for p in parts):
+                continue  # "Mallory-Weiss", "Roux-en-Y"
             if k in lex.clinical_words and k not in lex.first_names and k not in lex.last_names:
                 continue
             nxt = key(words[i + 1].group()) if i + 1 < len(words) else head
@@ -106,17 +115,30 @@ class NerRecognizer(EntityRecognizer):
             return False
         return True
 
+    def _keep(self, text: str, start: int, end: int, category: C) -> bool:
+        if category not in (C.NAME, C.ADDRESS):
+            return True
+        k = key(text[start:end]).replace(".", "").strip()
+        if k in _CREDENTIAL_KEYS:
+            return False
+        if category is C.ADDRESS and k in _STATES and not _STATE_AFTER.match(text, end):
+            return False  # a state may stay; "New York, NY" is the city
+        return not self._clinical_only(text, start, end)
+
     def analyze(self, text: str, entities=None, nlp_artifacts=None) -> list[RecognizerResult]:
         out = []
         for offset, chunk in _chunks(text):
             with self._lock:
-                doc = self.nlp(chunk)
+                doc = self.nlp(_SURROGATES.sub("\ufffd", chunk))
             for ent in doc.ents:
                 category = LABELS.get(ent.label_)
                 if category is None:
                     continue
                 start, end = trim(text, offset + ent.start_char, offset + ent.end_char, category)
-                if end <= start or category in (C.NAME, C.ADDRESS) and self._clinical_only(text, start, end):
+                if category is C.ADDRESS:  # "Rochester, New York": the state may stay (Safe Harbor)
+                    cut = _TRAILING_STATE.search(text, start, end)
+                    end = cut.start() if cut and cut.start() > start else end
+                if end <= start or not self._keep(text, start, end, category):
                     continue
                 out.append(RecognizerResult(category.value, start, end, 0.7))
         return out

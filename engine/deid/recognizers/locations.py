@@ -50,8 +50,9 @@ NUMBER_AFTER = rule(
 )
 # Rural routes and highway contract boxes: "RR 2 Box 117", "Rt 4, Box 22", "HC 61 Box 12", "Star Route 2", "Route 9"
 RURAL = rule(
-    r"\b(?:(?:RR|R\.R\.|Rural\s+Route|HC|Star\s+Route|Rt\.?|Rte\.?|Route|County\s+(?:Rd|Road)|State\s+(?:Rd|Road|Route)|"
-    r"Highway|Hwy|SR|CR|FM|US)\s*-?\s*\d{1,4}[A-Z]?(?:,?\s*Box\s+\d{1,5})?)|\bGeneral\s+Delivery\b",
+    r"\b(?:(?:RR|R\.R\.|HC|Rt\.?|Rte\.?)\s*#?\s*\d{1,4},?\s*Box\s+\d{1,5}"  # "RR 14" alone is a respiratory rate
+    r"|(?:Rural\s+Route|Star\s+Route|Route|County\s+(?:Rd|Road)|State\s+(?:Rd|Road|Route)|Highway|Hwy)\s*-?\s*\d{1,4}[A-Z]?(?![\w])"
+    r"(?:,?\s*Box\s+\d{1,5})?)|\bGeneral\s+Delivery\b",
     C.ADDRESS,
 )
 # Postcodes of the UK (HG1 4QT, SW1A 1AA) and Canada (A1C 5H1): shaped enough to take anywhere

@@ -58,7 +58,7 @@ ALNUM_ID = rule(
     C.ID, 0.6, accept=lambda m: not _YEAR_RANGE.fullmatch(m.group()),
 )
 _YEAR_RANGE = re.compile(r"(?:19|20)\d\d-(?:19|20)?\d\d")
-DIGIT_GROUPS = rule(r"(?<![\w.-])\d{4} \d{4} \d{4}(?: \d{4})?(?![\w.-])", C.ID, 0.6)  # card-like numbers
+DIGIT_GROUPS = rule(r"(?<![\w.-])\d{4} \d{4} \d{4}(?: \d{4})?(?![\w-]|\.\d)", C.ID, 0.6)  # card-like numbers
 VIN = rule(r"(?<![\w-])(?=[A-HJ-NPR-Z0-9]{17}(?![\w-]))(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-HJ-NPR-Z0-9]{17}", C.ID)
 
 _OLD = r"(?:9\d|1[0-4]\d)"  # ages over 89 (to 149)

@@ -1,0 +1,112 @@
+"""engine.deid's learned recogniser and the Safe Harbor formats of issue 14: the NER pipeline shipped as
+package data, the rules/rules+ner setting, clinical words protected from the model, and the formats the rules
+must catch whatever the model does (ages in words, ISO datetimes, 7-digit and international phones, MBI...)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from engine.deid import DeidConfig, Deidentifier
+from engine.deid.recognizers.learned import MODEL_DIR, NerRecognizer, trim
+from engine.pipeline.deidentify import make_deidentifier
+from schemas.phi import PhiCategory
+from schemas.settings import EngineSettings
+
+
+@pytest.fixture(scope="module")
+def rules() -> Deidentifier:
+    return Deidentifier(DeidConfig(model="rules"))
+
+
+@pytest.fixture(scope="module")
+def both() -> Deidentifier:
+    return Deidentifier(DeidConfig())
+
+
+@pytest.mark.parametrize(
+    "text, phi, kept",
+    [
+        ("Arrived 2019-03-04T10:22Z; anesthesia 2023-08-08T07:05:00-05:00.", ["2019-03-04", "10:22Z", "2023-08-08"], ["Arrived"]),
+        ("DOB 04Mar1931, adm Mar-04, seen 04MAR19; transferred 3/11 with NSTEMI; Aug '19.", ["04Mar", "Mar-04", "04MAR", "3/11", "Aug"], ["NSTEMI"]),
+        ("Strength 5/5, murmur 2/6, pain 7/10, Apgar 8/9, take 1/2 tab, BP 124/78.", [], ["5/5", "2/6", "7/10", "8/9", "1/2", "124/78"]),
+        ("The patient, who is 91, a ninety-three year old man, in her 90s, aged 97, 98M, turned 90, a 100-year-old.",
+         ["91", "ninety-three", "90s", "97", "98", "90", "100"], ["year old man"]),
+        ("Faith Morningstar, ninety-one, from Pine Ridge. HR is 92, glucose 95 mg.", ["ninety-one"], ["HR is 92", "95 mg"]),
+        ("Call back at 555-1234, cell 555 0188; fax 617/555-0199; mobile +81 3-5555-0143, +44 20 7946 0958, 928-555-0131 x205.",
+         ["555-1234", "0188", "617/555", "+81", "7946", "x205"], ["Call back at"]),
+        ("Gave 100-1000 mg over 2 days.", [], ["100-1000 mg"]),
+        ("Medicare MBI 1EG4-TE5-MK73, Tricare TRC0049918322, serial PZK408871S, plate 7KQR552, 4532 1234 5678.",
+         ["1EG4", "TRC004", "PZK408871S", "7KQR552", "4532 1234"], ["Medicare MBI", "serial"]),
+        ("COVID-19, HLA-B27, BRCA1, L4-L5, E11.65 and 1998-2004 stay.", [], ["COVID-19", "HLA-B27", "BRCA1", "L4-L5", "E11.65", "1998-2004"]),
+        ("Lives in Truth or Consequences, NM. Resides at 14 Elm Close, Flat 2, Harrogate HG1 4QT.", ["Truth", "Consequences", "Elm Close", "Flat 2", "HG1"], ["NM"]),
+        ("Address: RR 2 Box 117, Lone Pine, NE 68952; from Route 9; staying at a hotel in Rochester.", ["RR 2", "Lone Pine", "68952", "Route 9", "Rochester"], ["NE"]),
+        ("Transferred from Mercy Ridge Community Hospital; works for Hartwell Plastics; employed by Delmar & Finch LLP.",
+         ["Mercy Ridge", "Hartwell", "Delmar"], ["Transferred from"]),
+        ("Seen in the Internal Medicine Clinic, the Cancer Center and the Division of Cardiology.", [], ["Internal Medicine Clinic", "Cancer Center", "Division of Cardiology"]),
+        ("PMH: Wilson's, Addison's, CKD 3b. Wilson's, Addison's and Hodgkin's in family history.", [], ["Wilson's, Addison's", "Hodgkin's"]),
+        ("pt john smith seen today with wife maria; f/u with dr okonkwo. DOE, JANE MRN 00482913. Her grandson Tyrell drove; goes by Bobby.",
+         ["john", "maria", "okonkwo", "DOE", "JANE", "Tyrell", "Bobby"], ["wife", "MRN"]),
+    ],
+)
+def test_safe_harbor_formats_by_the_rules_alone(rules, text, phi, kept):
+    out = rules.deidentify(text).text
+    for p in phi:
+        assert p not in out, (p, out)
+    for k in kept:
+        assert k in out, (k, out)
+
+
+def test_the_model_finds_names_and_places_without_cues(both, rules):
+    text = "Babatunde Olatunji called about his mother. Visiting from Harrogate."
+    out = both.deidentify(text).text
+    assert "Olatunji" not in out and "Harrogate" not in out, out
+    assert "Olatunji" in rules.deidentify(text).text  # no cue, no lexicon: only the model sees it
+
+
+def test_model_output_keeps_clinical_words_credentials_and_states(both):
+    ner = next(r for r in both.recognizers if isinstance(r, NerRecognizer))
+    for text in ("Mallory-Weiss tear noted; his daughter, Mary Jones, was present.", "Dictated by: John Smith, M.D.",
+                 "Transferred from Rochester, New York.", "Kelly clamp and Foley catheter; Wilson's disease."):
+        found = [text[r.start : r.end] for r in ner.analyze(text)]
+        assert not any(w in f for f in found for w in ("Mallory", "Weiss", "M.D", "New York", "Kelly", "Foley", "Wilson")), (text, found)
+
+
+def test_trim_cuts_words_that_cannot_belong():
+    text = "Pt stated that Kendra handles her finances. Visit 3/4/2020 done."
+    s, e = trim(text, 3, 26, PhiCategory.NAME)
+    assert text[s:e] == "Kendra"
+    s, e = trim(text, 44, 58, PhiCategory.DATE)
+    assert text[s:e] == "3/4/2020"
+    assert trim("pt john smith", 3, 13, PhiCategory.NAME) == (3, 13)  # all lower case: kept
+
+
+def test_long_notes_are_cut_at_line_breaks_with_offsets_kept(both):
+    filler = "Vitals stable and exam unchanged today.\n" * 700  # ~28,000 characters: two model chunks
+    text = filler + "Babatunde Olatunji called about his mother.\n" + filler
+    r = both.deidentify(text)
+    assert "Olatunji" not in r.text and r.text.count("Vitals stable") == 1400
+
+
+def test_setting_chooses_the_recognisers(monkeypatch):
+    assert any(isinstance(r, NerRecognizer) for r in make_deidentifier(EngineSettings()).recognizers)
+    monkeypatch.setenv("ICDCODER_ENGINE_DEID_MODEL", "rules")
+    assert not any(isinstance(r, NerRecognizer) for r in make_deidentifier(EngineSettings()).recognizers)
+    with pytest.raises(ValueError, match="rules"):
+        DeidConfig(model="ner")  # type: ignore[arg-type]
+
+
+def test_model_ships_as_package_data_with_its_data_card():
+    for name in ("config.cfg", "meta.json", "DATA_CARD.md", "training.json", "ner/model", "tok2vec/model"):
+        assert (MODEL_DIR / name).is_file(), name
+    with pytest.raises(FileNotFoundError, match="deid-model"):
+        NerRecognizer(MODEL_DIR / "nowhere")
+
+
+def test_rules_and_model_load_without_torch():
+    code = ("import sys; from engine.deid import Deidentifier, DeidConfig; d = Deidentifier(DeidConfig()); "
+            "d.deidentify('Sione Taufa called.'); assert 'torch' not in sys.modules, 'torch loaded'; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-2000:]
