@@ -218,7 +218,7 @@ def test_access_log_names_routes_and_items_only(workbench):
 
 def test_the_supervisor_view_has_the_figures_of_evaluate_feedback(workbench, cli, monkeypatch, tmp_path):
     from engine.audit.records import audit_record
-    from engine.infra.kafka import make_producer, send_all
+    from engine.infra.producer import make_producer, send_all
 
     wb = workbench
     notes = [wb.add_note("n8", "Encounter/api-8", TEXT, {"E11.9": ["Type 2 diabetes mellitus"], "I10": ["Essential hypertension"]}),
