@@ -77,7 +77,7 @@ def training_section(r: dict[str, Any]) -> list[str]:
 
 
 def deid_section(r: dict[str, Any]) -> list[str]:
-    lines = ["## De-identification", "", f"Speed: {r['what']}. Goal >= {r['goal_notes_per_s_per_core']:.0f} notes/s per core with the "
+    lines = ["## De-identification speed and recall", "", f"Speed: {r['what']}. Goal >= {r['goal_notes_per_s_per_core']:.0f} notes/s per core with the "
              f"default de-identifier (rules + NER): **{_f(r['goal_met'])}**.", ""]
     lines += _table(["de-identifier", "notes", "n", "mean words", "notes/s/core (wall)", "notes per CPU-s", "words/s", "ms/note p50", "ms/note p95",
                      "spans replaced", "goal"],

@@ -27,6 +27,8 @@ INDEPENDENT = ("handwritten-test", "handwritten-dev", "mimesis")  # written with
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=("rules+ner", "rules", "both"), default="rules+ner",
                         help="de-identifier to measure: rules + learned NER (the default), rules alone, or both")
+    parser.add_argument("--ner-model-dir", type=Path, default=None,
+                        help="NER pipeline to measure (default: the one shipped in engine/deid/model), e.g. a fresh trainer deid-model output")
     parser.add_argument("--handwritten", action=argparse.BooleanOptionalAction, default=True,
                         help="the hand-written notes (test: held out; dev: used while building)")
     parser.add_argument("--mimesis", type=int, default=300, metavar="N", help="notes from the mimesis generator (0: skip)")
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     models = ("rules+ner", "rules") if args.model == "both" else (args.model,)
     results, all_reports, examples = [], [], []
     for model in models:
-        deid = Deidentifier(DeidConfig(model=model))
+        deid = Deidentifier(DeidConfig(model=model, ner_model_dir=args.ner_model_dir))
         reports: list[EvalReport] = []
         timings = {}
         for name, notes in sets:

@@ -13,9 +13,9 @@ from engine.deid import DeidConfig, Deidentifier
 from schemas.phi import PhiCategory
 
 # overall recall floors (rules + NER); see docs/deid.md for the figures
-FLOOR_HANDWRITTEN_TEST = 0.90
-FLOOR_MIMESIS = 0.80
-FLOOR_NAME_HANDWRITTEN_TEST = 0.80
+FLOOR_HANDWRITTEN_TEST = 0.94  # measured 0.969 (shipped model)
+FLOOR_MIMESIS = 0.82  # measured 0.858 on these 60 notes
+FLOOR_NAME_HANDWRITTEN_TEST = 0.90  # measured 0.957
 
 
 @pytest.fixture(scope="module")

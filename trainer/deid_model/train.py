@@ -18,7 +18,7 @@ from pathlib import Path
 
 from trainer.deid_model.corpus import DocBuilder, TrainDoc, carrier_sentences
 from trainer.deid_model.fakes import NAME_LOCALES, PHONE_LOCALES, PLACE_LOCALES
-from trainer.deid_model.templates import LABELS, NON_PHI_TEMPLATES, TEMPLATES
+from trainer.deid_model.templates import LABELS, NON_PHI_TEMPLATES, OBJECT_PREFIXES, SUBJECT_PREDICATES, TEMPLATES
 
 
 @dataclass
@@ -127,6 +127,7 @@ def train_ner(cfg: NerTrainConfig, log=print) -> dict:
         "train_spans_per_label": {lab: sum(1 for d in train_docs for *_, x in d.spans if x == lab) for lab in LABELS},
         "dev_documents": len(dev_docs), "dev": dev,
         "templates": len(TEMPLATES), "non_phi_templates": len(NON_PHI_TEMPLATES),
+        "subject_predicates": len(SUBJECT_PREDICATES), "object_prefixes": len(OBJECT_PREFIXES),
         "name_locales": NAME_LOCALES, "place_locales": sorted(set(PLACE_LOCALES)), "phone_locales": sorted(set(PHONE_LOCALES)),
         "train_seconds": round(time.time() - started, 1),
     }
@@ -150,7 +151,9 @@ identifier in the training text is generated.
 - **Carrier text**: {card['carrier_sentences']:,} sentences (8-60 words) from MTSamples transcriptions (CC0) and
   CodiEsp English case reports (CC BY 4.0) in which the rule recognisers find no PHI; {card['carrier_sentences_train']:,}
   feed the training documents, the rest the dev documents.
-- **Planted PHI**: {card['templates']} context templates (`trainer/deid_model/templates.py`) filled by
+- **Planted PHI**: {card['templates']} context templates (`trainer/deid_model/templates.py`), plus a name as
+  the subject of {card.get('subject_predicates', 0)} predicates or after {card.get('object_prefixes', 0)} prefixes
+  ("{{NAME}} tolerated the procedure", "Message from {{FIRST}}", 25% of planted sentences), filled by
   `faker` 40.54.0 (`trainer/deid_model/fakes.py`): names from {len(card['name_locales'])} locales
   ({', '.join(card['name_locales'])}), half ASCII-folded, ~8% given names/surnames that are English words,
   12% upper and 12% lower case; cities and streets of {len(card['place_locales'])} locales, rural routes,
@@ -179,8 +182,9 @@ character recall (gold characters inside a predicted entity) {dev['char_recall']
 {rows}
 
 These figures flatter the model: same generator and templates. The independent sets
-(`python -m bench deid-eval`, docs/deid.md) measure the de-identifier, rules and model together, on data
-written without this generator.
+(`python -m bench deid-eval`: hand-written notes and a mimesis generator, docs/deid.md) measure the
+de-identifier, rules and model together, on data written without this generator; their figures for this
+model are in docs/deid.md ("Measured on independent data") and in the bench summary (family `deid`).
 
 Training took {card['train_seconds'] / 60:.1f} min on the shared 2-core development machine.
 """
