@@ -26,7 +26,7 @@ from engine.pipeline.aggregate import AggregationParams, aggregate_notes
 from engine.pipeline.deidentify import deidentify_note, make_deidentifier
 from engine.pipeline.fhir_bundle import build_bundle, check_codings, note_key
 from engine.pipeline.infer.base import InferenceBackend, InferenceResult, run_segments
-from engine.pipeline.parse import parse_document_reference
+from engine.pipeline.parse import parse_note
 from engine.pipeline.segment import segment_texts, segments_per_note
 from engine.pipeline.types import ParsedNote, ProcessedNote, SourceRecord
 from schemas.errors import ProcessingError, TransientError
@@ -116,7 +116,9 @@ class NoteProcessor:
             timings: dict[str, float] = {}
             try:
                 with _timed(timings, "parse"):
-                    note = parse_document_reference(records[i], self.settings.fhir_version, self.settings.max_note_chars)
+                    note = parse_note(records[i], self.settings.input_format, self.settings.fhir_version, self.settings.max_note_chars)
+                    if note.status != "current":  # until the retraction path exists (issue 19): never code it
+                        raise ProcessingError("status_not_coded", f"status {note.status}: withdrawing earlier suggestions is not wired yet")
                     if not note.subject:  # a Condition needs a subject: fail before spending inference on it
                         raise ProcessingError("no_subject", "subject (needed for Condition.subject)")
                 with _timed(timings, "deid"):

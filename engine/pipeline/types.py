@@ -37,6 +37,11 @@ class ParsedNote:
     note_type: str | None  # type.coding[0].code (e.g. a LOINC code) if present
     text: str  # the ORIGINAL note text (PHI)
     fhir_version: str  # "R4" or "R5"
+    # DocumentReference.status vocabulary, whatever the source format: "current" is coded; "entered-in-error"
+    # (FHIR status, HL7 v2 MDM^T11 cancel) and "superseded" are what the retraction rules act on.
+    status: str = "current"
+    doc_status: str | None = None  # DocumentReference.docStatus: "preliminary" | "final" | ... (HL7 TXA-17)
+    source_format: str = "fhir"  # "fhir" or "hl7v2": where the identifiers came from (docs/hl7.md)
 
     @property
     def reference(self) -> str:
