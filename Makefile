@@ -12,7 +12,7 @@ FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
 DATA_DIR ?= $(abspath ../shared/data)
 export ICDCODER_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: setup servers demo test bench bench-quick clean help
+.PHONY: setup servers tools demo test bench bench-quick clean help
 help:
 	@echo "make setup  - create .venv and install everything (idempotent)"
 	@echo "make demo   - the whole loop end to end on the embedded default"
@@ -35,19 +35,27 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q $(FIND_LINKS) -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# s3rver (npm, pinned in bench/devservers/s3rver/package-lock.json): S3 storage for a Tansu broker whose data
+# survive restarts (durable-broker tests, chaos benchmark). Skipped with a note where npm is missing.
+S3RVER := bench/devservers/s3rver/node_modules/.bin/s3rver
+tools: $(S3RVER)
+$(S3RVER): bench/devservers/s3rver/package.json bench/devservers/s3rver/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix bench/devservers/s3rver --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the durable-broker tests and chaos faults are skipped (install nodejs and npm)" >&2; fi
+
 demo: setup servers
 	$(PY) -m bench demo
 
-test: setup servers
+test: setup servers tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # torch/onnxruntime threads of the full run (bench-quick keeps 1: per-core figures)
 BENCH_THREADS ?= $(shell nproc)
 
-bench: setup servers
+bench: setup servers tools
 	$(PY) -m bench run --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results --threads $(BENCH_THREADS)
 
-bench-quick: setup servers
+bench-quick: setup servers tools
 	$(PY) -m bench run --quick --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results
 
 clean:

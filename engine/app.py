@@ -16,7 +16,7 @@ import logging
 import threading
 from typing import Callable, Iterator, TypeVar
 
-from engine.infra.kafka import make_producer
+from engine.infra.producer import make_producer
 from engine.infra.model import ModelRuntime, load_runtime_from_settings
 from engine.infra.redis import redis_client
 from engine.io.dead_letters import DeadLetterWriter
@@ -95,9 +95,10 @@ def build_service(settings: EngineSettings, stop: threading.Event) -> Iterator[C
         dead_letters=DeadLetterWriter(producer, settings.kafka.dead_letter_topic, engine_version()),
         store=store,
         metrics=metrics,
-        health=Health(),
+        health=Health(stall_timeout_s=settings.stall_timeout_s),
         backoff=backoff,
         stop=stop,
+        exit_on_stall=settings.exit_on_stall,
     )
     service.health.checks = {
         "kafka": lambda: source.connected() and "kafka" not in service.failing,

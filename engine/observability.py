@@ -60,18 +60,30 @@ class Metrics:
 
 @dataclass
 class Health:
-    """Liveness: the main loop ticked recently. Readiness: every dependency check passes."""
+    """Liveness: the main loop ticked recently AND it is not stuck: a batch in hand has not gone without
+    progress for ``stall_timeout_s`` (retrying a dependency that never comes back, a client that cannot
+    recover). Then ``/livez`` answers 503 so an orchestrator restarts the engine; the batch, uncommitted, is
+    re-delivered to the new process. Readiness: every dependency check passes."""
 
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     stale_after_s: float = 120.0
+    stall_timeout_s: float = 300.0
     _last_tick: float = field(default_factory=time.monotonic)
+    _last_progress: float = field(default_factory=time.monotonic)
     _server: ThreadingHTTPServer | None = None
 
     def tick(self) -> None:
         self._last_tick = time.monotonic()
 
+    def progress(self) -> None:
+        """A batch finished, or there is none in hand (waiting for input is not being stuck)."""
+        self._last_progress = time.monotonic()
+
+    def stalled(self) -> bool:
+        return time.monotonic() - self._last_progress >= self.stall_timeout_s
+
     def alive(self) -> bool:
-        return time.monotonic() - self._last_tick < self.stale_after_s
+        return time.monotonic() - self._last_tick < self.stale_after_s and not self.stalled()
 
     def readiness(self) -> dict[str, bool]:
         out = {}
@@ -88,7 +100,8 @@ class Health:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 if self.path == "/livez":
-                    ok, body = health.alive(), {"alive": health.alive()}
+                    ok = health.alive()
+                    body = {"alive": ok, "stalled": health.stalled()}
                 elif self.path == "/readyz":
                     checks = health.readiness()
                     ok, body = all(checks.values()), {"ready": all(checks.values()), "checks": checks}

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
+from engine.infra.producer import WriteRefused
 from engine.io.dead_letters import DeadLetterWriter
 from engine.io.processed import ProcessedStore
 from engine.observability import Health, Metrics
@@ -93,13 +94,15 @@ class CodingService:
     backoff: Backoff = field(default_factory=Backoff)
     stop: threading.Event = field(default_factory=threading.Event)
     failing: set[str] = field(default_factory=set)  # dependencies whose last call failed (for /readyz)
+    exit_on_stall: bool = False  # stop (exit) once health.stalled(), instead of only failing /livez
 
     def run(self, max_notes: int | None = None, idle_exit_s: float | None = None) -> RunSummary:
         summary = RunSummary()
         last_record = time.monotonic()
         while not self.stop.is_set():
             self.health.tick()
-            batch = self.source.poll_batch()
+            self.health.progress()  # no batch in hand: waiting for input is not being stuck
+            batch = self._poll()
             if not batch:
                 if idle_exit_s is not None and time.monotonic() - last_record >= idle_exit_s:
                     summary.stopped_by = "idle"
@@ -108,7 +111,9 @@ class CodingService:
             last_record = time.monotonic()
             self.metrics.batch_size.observe(len(batch))
             if not self._handle(_BatchState(batch), summary):
-                break  # stopped while a dependency was down: the batch stays uncommitted, re-delivered later
+                # stopped while a dependency was down (or refusing writes): the batch stays uncommitted, re-delivered later
+                summary.stopped_by = summary.stopped_by or ("stalled" if self.health.stalled() else "")
+                break
             summary.batches += 1
             self._update_lag()
             if max_notes is not None and summary.notes >= max_notes:
@@ -119,13 +124,38 @@ class CodingService:
                  "coded": summary.coded, "repeats": summary.repeats, "dead_letters": summary.dead_letters, "retries": summary.retries}})
         return summary
 
+    def _poll(self) -> list[SourceRecord]:
+        """A batch from the source; a broker outage while polling is retried here (the consumer reconnects
+        and rejoins its group by itself), with the same backoff and readiness reporting as a batch."""
+        attempt = 0
+        while True:
+            try:
+                batch = self.source.poll_batch()
+                self.failing.discard("kafka")
+                return batch
+            except TransientError as err:
+                self.failing.add("kafka")
+                self.metrics.retries.labels(dependency="kafka").inc()
+                delay = self.backoff.delay(attempt)
+                attempt += 1
+                log.warning("polling the input topic failed; retrying", extra={"fields": {"error": root_cause_name(err), "attempt": attempt, "delay_s": round(delay, 2)}})
+                if not self._wait(delay):
+                    return []
+
     def _handle(self, state: _BatchState, summary: RunSummary) -> bool:
         attempt = 0
         while True:
             try:
                 self._advance(state, summary)
                 self.failing.clear()
+                self.health.progress()
                 return True
+            except WriteRefused as err:
+                # the broker refuses these bytes for good (even a dead letter's reference record): retrying
+                # cannot help; stop with the reason, leaving the batch uncommitted (docs/engine.md)
+                log.error("a write was refused for good; stopping", extra={"fields": {"error": str(err), "records": len(state.records)}})
+                summary.stopped_by = "write_refused"
+                return False
             except _Dependency as err:
                 self.failing.add(err.dependency)
                 self.metrics.retries.labels(dependency=err.dependency).inc()
@@ -135,6 +165,10 @@ class CodingService:
                 log.warning("dependency unavailable; retrying the batch", extra={"fields": {
                     "dependency": err.dependency, "error": root_cause_name(err), "attempt": attempt,
                     "delay_s": round(delay, 2), "records": len(state.records)}})
+                if self.health.stalled() and self.exit_on_stall:
+                    log.error("no progress for too long; stopping so that the engine is restarted", extra={"fields": {
+                        "stall_timeout_s": self.health.stall_timeout_s, "dependency": err.dependency}})
+                    return False
                 if not self._wait(delay):
                     return False
 

@@ -136,6 +136,11 @@ class EngineSettings(BaseSettings):
     deid_date_shift_salt: SecretStr | None = None  # required when deid_date_shift is on
     worklist_priority: Literal["oldest", "confidence", "uncertain"] = "oldest"
     worklist_lease_s: float = Field(900.0, gt=0)  # a claimed item returns to the queue after this
+    # Liveness: /livez turns 503 when a batch in hand has made no progress for this long (a dependency that
+    # never comes back, a client that cannot recover), so an orchestrator restarts the engine; with
+    # exit_on_stall the engine also exits by itself (status 3), for supervisors without probes.
+    stall_timeout_s: float = Field(300.0, gt=0)
+    exit_on_stall: bool = False
     metrics_port: int = Field(9108, ge=0, le=65535)
     health_port: int = Field(8088, ge=0, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

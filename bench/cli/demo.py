@@ -135,7 +135,8 @@ def _held_out_notes(args: argparse.Namespace, data: Path, split: str) -> list:
 
 def _publish(kafka, notes: list) -> None:
     from bench.docref import from_note_record
-    from engine.infra.kafka import create_topics, make_producer, send_all
+    from engine.infra.kafka import create_topics
+    from engine.infra.producer import make_producer, send_all
 
     create_topics(kafka, partitions=1, replication_factor=1)
     producer = make_producer(kafka, "demo")

@@ -12,7 +12,7 @@ import json
 
 import redis
 
-from engine.infra.kafka import make_producer
+from engine.infra.producer import make_producer
 from engine.infra.redis import redis_client
 from engine.worklist.decisions import parse_decisions
 from engine.worklist.feedback import FeedbackPublisher, check_coder_id, decision_bundle

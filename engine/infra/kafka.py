@@ -1,7 +1,7 @@
 """Kafka for every part of the engine: kafka-python keyword arguments built from ``KafkaSettings`` (connection
 and security shared by every client, plus what the consumer, producer and admin client each need: the one
-place SASL/SSL is mapped), the producer and its acknowledged send, topic creation, and reading a topic's
-range without joining a consumer group (audit replay, feedback, the demo)."""
+place SASL/SSL is mapped), topic creation, and reading a topic's range without joining a consumer group (audit
+replay, feedback, the demo). The producer and its acknowledged, self-healing send are ``engine.infra.producer``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ import datetime as dt
 import time
 from typing import Iterator, Sequence
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
-from schemas.errors import TransientError
 from schemas.settings import KafkaSettings
 
 # A record's envelope (headers, key, batch overhead) on top of the note itself.
@@ -83,27 +82,6 @@ def producer_kwargs(kafka: KafkaSettings, suffix: str = "producer") -> dict:
 
 def admin_kwargs(kafka: KafkaSettings) -> dict:
     return connection_kwargs(kafka, "admin")
-
-
-ACK_TIMEOUT_S = 60.0
-
-
-def make_producer(kafka: KafkaSettings, suffix: str = "producer") -> KafkaProducer:
-    try:
-        return KafkaProducer(**producer_kwargs(kafka, suffix))
-    except KafkaError as err:
-        raise TransientError(f"cannot reach the Kafka bootstrap servers: {type(err).__name__}") from err
-
-
-def send_all(producer: KafkaProducer, messages: Sequence[tuple[str, bytes | None, bytes, list]]) -> None:
-    """Send (topic, key, value, headers) messages and wait for every acknowledgement."""
-    try:
-        futures = [producer.send(topic, key=key, value=value, headers=headers) for topic, key, value, headers in messages]
-        producer.flush(timeout=ACK_TIMEOUT_S)
-        for f in futures:
-            f.get(timeout=ACK_TIMEOUT_S)
-    except KafkaError as err:
-        raise TransientError(f"broker did not acknowledge a write: {type(err).__name__}") from err
 
 
 def create_topics(kafka: KafkaSettings, partitions: int, replication_factor: int) -> list[str]:

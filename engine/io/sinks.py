@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import redis
-from kafka import KafkaProducer
 
 from engine.audit.records import audit_record
-from engine.infra.kafka import send_all
+from engine.infra.producer import Producer, send_all
 from engine.infra.redis import redis_client
 from engine.pipeline.types import ProcessedNote
 from engine.worklist.store import WorklistStore
@@ -31,7 +30,7 @@ class OutputTopicSink:
 
     dependency = "kafka"  # what a TransientError from here means (retry metrics, readiness)
 
-    def __init__(self, producer: KafkaProducer, topic: str, fhir_version: str) -> None:
+    def __init__(self, producer: Producer, topic: str, fhir_version: str) -> None:
         self.producer = producer
         self.topic = topic
         self.fhir_version = fhir_version

@@ -65,7 +65,12 @@ class KafkaSource:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
-            polled = self._consumer.poll(timeout_ms=remaining_ms, max_records=self.batch_max_records - len(batch))
+            try:
+                polled = self._consumer.poll(timeout_ms=remaining_ms, max_records=self.batch_max_records - len(batch))
+            except KafkaError as err:
+                if batch:  # records already taken go on through the batch (their position has advanced)
+                    break
+                raise TransientError(f"polling failed: {type(err).__name__}") from err
             for records in polled.values():
                 batch.extend(_to_source_record(r) for r in records)
         batch.sort(key=lambda r: (r.position.partition, r.position.offset))

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from pydantic import ValidationError
 
-from engine.infra.kafka import send_all
+from engine.infra.producer import send_all
 from engine.pipeline.fhir_bundle import (
     CATEGORY_SYSTEM,
     CLINICAL_STATUS_SYSTEM,

@@ -20,7 +20,7 @@ import redis
 
 from engine.__main__ import COMMANDS
 from engine.audit.replay import diff_note, summarise
-from engine.infra.kafka import make_producer
+from engine.infra.producer import make_producer
 from engine.infra.model import load_runtime
 from engine.io.sinks import AuditSink, WorklistSink
 from engine.pipeline.infer.local import LocalOnnxBackend

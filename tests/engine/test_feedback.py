@@ -13,7 +13,7 @@ import redis
 
 from engine.__main__ import COMMANDS
 from engine.audit.feedback import read_decisions
-from engine.infra.kafka import make_producer
+from engine.infra.producer import make_producer
 from engine.io.sinks import AuditSink
 from engine.pipeline.fhir_bundle import build_bundle, bundle_class, serialise
 from engine.worklist.feedback import CONDITION_IDENTIFIER_SYSTEM, DECISION_HEADER, FeedbackPublisher, condition_id, decision_bundle

@@ -13,13 +13,15 @@ import hashlib
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 import redis
 
 from bench.devservers.redis import start_redis
-from engine.infra.kafka import connection_kwargs, consumer_kwargs, make_producer, producer_kwargs
+from engine.infra.kafka import connection_kwargs, consumer_kwargs, producer_kwargs
+from engine.infra.producer import make_producer
 from engine.infra.redis import redis_client
 from engine.io.dead_letters import DeadLetterWriter, safe_detail
 from engine.io.processed import ProcessedStore
@@ -349,3 +351,37 @@ def test_signal_stop_finishes_batch(kafka_bootstrap, redis_url, topics):
         timer.cancel()
         close()
     assert summary.stopped_by == "signal" and summary.coded == 8
+
+
+def test_liveness_fails_when_a_batch_makes_no_progress(kafka_bootstrap, redis_url, topics):
+    """A dependency that never comes back: /livez stays 200 while retrying for less than the stall timeout,
+    then turns 503 (an orchestrator restarts the engine); with exit_on_stall the service stops by itself,
+    leaving the batch uncommitted."""
+    kafka = _kafka(kafka_bootstrap, topics)
+    produce(kafka_bootstrap, kafka.input_topic, [(None, _note(i), None) for i in range(3)])
+    service, close = _service(kafka, redis_url, StampingProcessor(), topics("redis:"))
+    service.sinks = [*service.sinks, FlakyWorklistLikeSink(fail_first=10**9)]
+    service.health.stall_timeout_s = 3.0
+    hport = service.health.serve(0, "127.0.0.1")
+    livez = []
+
+    def probe():
+        while len(livez) < 60:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{hport}/livez", timeout=2) as r:
+                    livez.append(r.status)
+            except urllib.error.HTTPError as err:
+                livez.append(err.code)
+            time.sleep(0.1)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    try:
+        service.exit_on_stall = True
+        prober.start()
+        summary = service.run(idle_exit_s=30)
+        prober.join(timeout=10)
+    finally:
+        service.health.close()
+        close()
+    assert summary.stopped_by == "stalled" and summary.retries >= 3 and summary.coded == 0
+    assert 200 in livez and 503 in livez and livez.index(503) > livez.index(200)
