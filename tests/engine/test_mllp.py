@@ -1,0 +1,125 @@
+"""The MLLP bridge (``python -m engine mllp``) on the real broker: a sender's 200 messages over loopback with the
+bridge killed (SIGKILL) mid-way and restarted; every message ends up stored and coded exactly once (a message
+written but not yet ACKed when the bridge died is resent and may be stored twice: its Bundle is byte-identical,
+so no note is coded differently or lost). Also: AR for oversize and non-HL7 input."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+import hl7
+import pytest
+from hl7.client import MLLPClient
+
+from bench.devservers import free_port
+from bench.hl7msg import mdm
+from engine.io.mllp import ack, record_key
+from tests.fixtures.servers import EngineProcess, bundle_note_key, create_topic, engine_env, read_topic
+
+pytestmark = pytest.mark.servers
+N, KILL_AT = 200, 80
+
+
+def _wait_listening(port: int, process: EngineProcess, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.process.poll() is None, process.logs()[-2000:]
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("bridge did not listen")
+
+
+def _ack_code(reply: bytes) -> str:
+    return str(hl7.parse(reply.strip(b"\x0b\x1c\r").decode("latin-1")).segment("MSA")(1))
+
+
+def test_ack_codes_and_keys():
+    message = mdm("T02", "DOC-1", ["Asthma."]).bytes()
+    reply = hl7.parse(ack(message, "AE", "not stored | resend").decode())
+    assert str(reply.segment("MSA")(1)) == "AE" and str(reply.segment("MSA")(2)) == "DOC-1-T02"
+    assert reply.unescape(str(reply.segment("MSA")(3))) == "not stored | resend"
+    assert _ack_code(ack(b"garbage", "AR", "x")) == "AR"
+    key = record_key(message)
+    assert key and b"MRN" not in key and key == record_key(mdm("T11", "DOC-1", []).bytes())  # one patient, one key
+
+
+def test_bridge_killed_midway_loses_nothing_and_codes_each_message_once(kafka_bootstrap, redis_url, unique_topic, tmp_path, handbuilt_model_repo):
+    for purpose in ("in", "out", "dlq", "audit"):
+        create_topic(kafka_bootstrap, unique_topic(purpose), 3)
+    env = engine_env(kafka_bootstrap, redis_url, unique_topic, handbuilt_model_repo, engine_input_format="hl7v2")
+    port = free_port()
+    args = ["--port", str(port), "--max-message-bytes", "20000"]
+    messages = [mdm("T02", f"DOC-{i}", [f"Note {i}: history of hypertension and asthma."], mrn=f"MRN-{i % 17}").bytes() for i in range(N)]
+
+    bridge = EngineProcess(tmp_path, env, args, name="bridge1", command="mllp")
+    restarted = None
+    client = None
+    acked, attempts = set(), 0
+    try:
+        _wait_listening(port, bridge)
+        i = 0
+        while i < N:
+            attempts += 1
+            assert attempts < N * 5, "too many resends"
+            try:
+                if client is None:
+                    client = MLLPClient("127.0.0.1", port)
+                if i == KILL_AT and restarted is None:  # sent, stored or not, but the ACK never read: then the bridge dies
+                    client.socket.sendall(b"\x0b" + messages[i] + b"\x1c\r")
+                    bridge.stop(signal.SIGKILL)
+                    raise ConnectionResetError
+                reply = client.send_message(messages[i])
+                if not reply:
+                    raise ConnectionResetError
+                code = _ack_code(reply)
+            except OSError:
+                if client is not None:
+                    client.close()
+                client = None
+                if i == KILL_AT and restarted is None:
+                    restarted = EngineProcess(tmp_path, env, args, name="bridge2", command="mllp")
+                    _wait_listening(port, restarted)
+                else:
+                    time.sleep(0.2)
+                continue  # unACKed: resend the same message (MLLP's rule)
+            if code == "AA":
+                acked.add(i)
+                i += 1
+            else:
+                assert code == "AE", code
+                time.sleep(0.2)
+        # AR for what can never be stored; the connection is then closed by the bridge
+        for payload, reason in ((b"PID|1||X\r", "MSH"), (mdm("T02", "BIG", ["x" * 30000]).bytes(), "exceeds")):
+            with MLLPClient("127.0.0.1", port) as c:
+                reply = c.send_message(payload)
+            assert _ack_code(reply) == "AR" and reason.encode() in reply
+    finally:
+        if client is not None:
+            client.close()
+        bridge.stop()
+        if restarted is not None:
+            restarted.process.send_signal(signal.SIGTERM)
+            assert restarted.wait(timeout_s=30) == 0, restarted.logs()[-2000:]
+            assert "stored (AA)" in restarted.logs()
+    assert restarted is not None and acked == set(range(N))
+
+    stored = read_topic(kafka_bootstrap, unique_topic("in"), expected=N)
+    assert {r.value.rstrip(b"\r") for r in stored} == {m.rstrip(b"\r") for m in messages}  # nothing lost
+    assert N <= len(stored) <= N + 1  # at most the one message in flight at the kill, twice
+
+    engine = EngineProcess(tmp_path, env, ["--max-notes", str(len(stored)), "--idle-exit-s", "30"])
+    try:
+        assert engine.wait(timeout_s=180) == 0, engine.logs()[-3000:]
+    finally:
+        engine.stop()
+    out = read_topic(kafka_bootstrap, unique_topic("out"), expected=len(stored))
+    assert read_topic(kafka_bootstrap, unique_topic("dlq"), expected=0, settle_s=0.5) == []
+    by_note: dict[str, set[bytes]] = {}
+    for r in out:
+        by_note.setdefault(bundle_note_key(r.value), set()).add(r.value)
+    assert len(by_note) == N and all(len(v) == 1 for v in by_note.values())  # each note coded once (a repeat is byte-identical)
