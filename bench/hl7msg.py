@@ -61,20 +61,29 @@ def visit_fields(visit: str = "V-2001", authority: str = "GENHOSP") -> dict:
 
 def mdm(event: str, document: str, lines: Iterable[str] = (), *, parent: str | None = None, control_id: str | None = None,
         mrn: str = "MRN-1001", visit: str | None = "V-2001", completion: str = "AU", availability: str = "AV",
-        doc_type: str = "DS", value_type: str = "TX") -> MessageBuilder:
-    """MDM^<event>: MSH, EVN, PID, PV1, TXA, one OBX per line (value type TX, or FT)."""
+        doc_type: str = "DS", value_type: str = "TX", authority: str = "GENHOSP", namespace: str = "EHR",
+        origination: str = "20260301095500") -> MessageBuilder:
+    """MDM^<event>: MSH, EVN, PID, PV1, TXA, one OBX per line (value type TX, or FT). ``authority`` assigns PID-3 and
+    PV1-19, ``namespace`` TXA-12/13 (empty: the identifiers alone)."""
     b = MessageBuilder("MDM", event, control_id or f"{document}-{event}")
-    b.segment("EVN", {1: event, 2: "20260301101500"}).segment("PID", patient_fields(mrn))
+    b.segment("EVN", {1: event, 2: "20260301101500"}).segment("PID", patient_fields(mrn, authority))
     if visit:
-        b.segment("PV1", visit_fields(visit))
-    txa = {1: "1", 2: doc_type, 3: "TX", 4: "20260301100000", 6: "20260301095500", 12: {1: document, 2: "EHR"},
+        b.segment("PV1", visit_fields(visit, authority))
+    txa = {1: "1", 2: doc_type, 3: "TX", 4: "20260301100000", 6: origination, 12: {1: document, 2: namespace},
            17: completion, 19: availability}
     if parent:
-        txa[13] = {1: parent, 2: "EHR"}
+        txa[13] = {1: parent, 2: namespace}
     b.segment("TXA", txa)
     for n, line in enumerate(lines, 1):
         b.segment("OBX", {1: str(n), 2: value_type, 3: {1: "NOTE"}, 5: line, 11: "F"})
     return b
+
+
+def from_note_record(record) -> MessageBuilder:
+    """MDM^T02 for a training/synthetic note (``schemas`` NoteRecord), with the identifiers alone (no authority or
+    namespace), so its references are the ones ``bench.docref.from_note_record`` gives the same note."""
+    return mdm("T02", record.note_id, record.text.split("\n"), mrn=record.patient_id or "unknown", visit=record.encounter_id or None,
+               authority="", namespace="", origination=record.date.strftime("%Y%m%d") if record.date else "20260301")
 
 
 def oru_text(report: str, lines: Iterable[str], *, value_type: str = "FT", mrn: str = "MRN-1001", status: str = "F") -> MessageBuilder:

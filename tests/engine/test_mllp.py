@@ -123,3 +123,60 @@ def test_bridge_killed_midway_loses_nothing_and_codes_each_message_once(kafka_bo
     for r in out:
         by_note.setdefault(bundle_note_key(r.value), set()).add(r.value)
     assert len(by_note) == N and all(len(v) == 1 for v in by_note.values())  # each note coded once (a repeat is byte-identical)
+
+
+def _self_signed(tmp_path):
+    """A CA-less self-signed server certificate for 127.0.0.1 (cryptography), as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_bridge_acks_over_tls_only(kafka_bootstrap, redis_url, unique_topic, tmp_path, handbuilt_model_repo):
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    create_topic(kafka_bootstrap, unique_topic("in"), 1)
+    env = engine_env(kafka_bootstrap, redis_url, unique_topic, handbuilt_model_repo)
+    port = free_port()
+    bridge = EngineProcess(tmp_path, env, ["--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)], name="tls", command="mllp")
+    message = mdm("T02", "DOC-TLS", ["Asthma."]).bytes()
+    try:
+        _wait_listening(port, bridge)
+        context = ssl.create_default_context(cafile=str(cert))
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"\x0b" + message + b"\x1c\r")
+            reply = b""
+            while not reply.endswith(b"\x1c\r"):
+                chunk = tls.recv(4096)
+                assert chunk, "connection closed before the ACK"
+                reply += chunk
+        assert _ack_code(reply) == "AA"
+        with MLLPClient("127.0.0.1", port) as plain:  # a plaintext sender gets no ACK: the handshake fails
+            plain.socket.settimeout(10)
+            try:
+                answer = plain.send_message(message)
+            except OSError:
+                answer = b""
+        assert b"MSA" not in answer
+    finally:
+        bridge.stop()
+    stored = read_topic(kafka_bootstrap, unique_topic("in"), expected=1)
+    assert [r.value for r in stored] == [message]
