@@ -180,3 +180,28 @@ def test_tls_bridge_acks_over_tls_only(kafka_bootstrap, redis_url, unique_topic,
         bridge.stop()
     stored = read_topic(kafka_bootstrap, unique_topic("in"), expected=1)
     assert [r.value for r in stored] == [message]
+
+
+@pytest.mark.slow  # ~2 min: the producer gives up on the unacknowledged write only after its timeouts
+def test_broker_down_answers_ae_not_aa(redis_url, unique_topic, tmp_path, handbuilt_model_repo):
+    """A write the broker never acknowledged is answered AE (resend), never AA. Own broker: it is stopped."""
+    from bench.devservers.kafka import start_kafka
+
+    kafka = start_kafka(tmp_path / "kafka")
+    bridge = None
+    try:
+        create_topic(kafka.bootstrap, unique_topic("in"), 1)
+        env = engine_env(kafka.bootstrap, redis_url, unique_topic, handbuilt_model_repo)
+        port = free_port()
+        bridge = EngineProcess(tmp_path, env, ["--port", str(port)], name="ae", command="mllp")
+        _wait_listening(port, bridge)
+        with MLLPClient("127.0.0.1", port) as client:
+            client.socket.settimeout(150)
+            assert _ack_code(client.send_message(mdm("T02", "DOC-1", ["Asthma."]).bytes())) == "AA"
+            kafka.stop()
+            reply = client.send_message(mdm("T02", "DOC-2", ["Gout."]).bytes())
+        assert _ack_code(reply) == "AE" and b"resend" in reply
+    finally:
+        if bridge is not None:
+            bridge.stop()
+        kafka.stop()
