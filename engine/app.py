@@ -81,7 +81,8 @@ def build_service(settings: EngineSettings, stop: threading.Event) -> Iterator[C
     except ValueError as err:  # Triton answers, but with a model that does not match the repository's metadata
         raise UserError(str(err)) from None
     store = ProcessedStore(redis_client(settings.redis), settings.redis.key_prefix, settings.redis.processed_ttl_s)
-    processor = NoteProcessor(runtime, SegmentCountingBackend(backend, metrics.segments), settings, processed_at_lookup=store.processed_at)
+    processor = NoteProcessor(runtime, SegmentCountingBackend(backend, metrics.segments), settings, processed_at_lookup=store.processed_at,
+                              productions_lookup=store.productions)
     producer = until_up("kafka", lambda: make_producer(settings.kafka), stop, start_backoff)
     source = until_up("kafka", lambda: KafkaSource(settings.kafka), stop, start_backoff)
     service = CodingService(

@@ -21,6 +21,7 @@ from engine.io.dead_letters import DeadLetterWriter
 from engine.io.processed import ProcessedStore
 from engine.observability import Health, Metrics
 from engine.pipeline.processor import process_isolating
+from engine.pipeline.status import SkippedNote
 from engine.pipeline.types import ProcessedNote, Sink, SourceRecord
 from schemas.errors import ProcessingError, TransientError, root_cause_name
 
@@ -54,12 +55,14 @@ class RunSummary:
     coded: int = 0
     repeats: int = 0
     dead_letters: int = 0
+    skipped: int = 0  # superseded notes: deliberately not coded (engine/pipeline/status.py)
+    retractions: int = 0  # entered-in-error notes: what their document produced was withdrawn
     retries: int = 0
     stopped_by: str = ""
 
     @property
     def notes(self) -> int:
-        return self.coded + self.dead_letters
+        return self.coded + self.dead_letters + self.skipped
 
 
 class _Dependency(TransientError):
@@ -77,6 +80,7 @@ class _BatchState:
     coded: list[ProcessedNote] | None = None  # settled outputs, once processed and recorded in Redis
     failed: list[tuple[SourceRecord, ProcessingError]] = field(default_factory=list)
     repeats: int = 0
+    skipped: int = 0
     sinks_done: int = 0
     dead_letters_done: bool = False
     counted: bool = False
@@ -190,8 +194,9 @@ class CodingService:
             t0 = time.perf_counter()
             results = self._step("inference", self._process, state.records)
             self.metrics.stage_seconds.labels(stage="process_batch").observe(time.perf_counter() - t0)
-            coded = [r for r in results if isinstance(r, ProcessedNote)]
+            coded = [r for r in results if isinstance(r, ProcessedNote)]  # coded notes and retractions
             failed = [(rec, r) for rec, r in zip(state.records, results) if isinstance(r, ProcessingError)]
+            state.skipped = sum(isinstance(r, SkippedNote) for r in results)
             state.coded, state.repeats = self._step("redis", self.store.settle, coded)
             state.failed = failed
         t0 = time.perf_counter()
@@ -205,6 +210,8 @@ class CodingService:
         self.metrics.stage_seconds.labels(stage="sinks").observe(time.perf_counter() - t0)
         if not state.counted:
             self._count(state.coded, state.repeats, state.failed, summary)
+            self.metrics.notes.labels(outcome="skipped").inc(state.skipped)
+            summary.skipped += state.skipped
             state.counted = True
         t0 = time.perf_counter()
         committed = self._step("kafka", self.source.commit, state.records)
@@ -227,7 +234,10 @@ class CodingService:
 
     def _count(self, coded: list[ProcessedNote], repeats: int, failed: list, summary: RunSummary) -> None:
         m = self.metrics
-        m.notes.labels(outcome="coded").inc(len(coded) - repeats)
+        retractions = sum(n.action == "retract" for n in coded)
+        m.notes.labels(outcome="retracted").inc(retractions)
+        summary.retractions += retractions
+        m.notes.labels(outcome="coded").inc(max(0, len(coded) - repeats - retractions))
         m.notes.labels(outcome="repeat").inc(repeats)
         for n in coded:
             for stage, ms in n.timings_ms.items():

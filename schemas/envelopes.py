@@ -62,6 +62,10 @@ class AuditRecord(_Frozen):
     suggestions: tuple[Suggestion, ...]
     timings_ms: dict[str, float] = {}
     processed_at: dt.datetime
+    # "retracted": the document turned out entered-in-error; ``retracted_conditions`` are the identifiers of the
+    # Conditions withdrawn (set to entered-in-error). Earlier "coded" records of the document stay on the topic.
+    event: Literal["coded", "retracted"] = "coded"
+    retracted_conditions: tuple[str, ...] = ()
 
 
 class NoteSuggestions(_Frozen):

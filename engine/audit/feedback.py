@@ -102,8 +102,12 @@ class VersionReport:
 def item_suggestions(records: Iterable[AuditRecord]) -> dict[tuple[str, int], dict[str, set[str]]]:
     """(model name, version) -> item id -> suggested codes (union over the item's notes; the latest record
     per note and version, so a redelivered or reprocessed note counts once)."""
+    records = list(records)
+    retracted = {r.document_reference for r in records if r.event == "retracted"}  # entered-in-error: not suggested
     latest: dict[tuple, AuditRecord] = {}
     for r in records:
+        if r.event != "coded" or r.document_reference in retracted:
+            continue
         key = (r.model.name, r.model.version, r.document_reference)
         if key not in latest or r.processed_at >= latest[key].processed_at:
             latest[key] = r

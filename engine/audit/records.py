@@ -37,6 +37,8 @@ def audit_record(note: ProcessedNote, include_text: bool) -> AuditRecord:
         suggestions=note.suggestions,
         timings_ms=dict(note.timings_ms),
         processed_at=note.processed_at,
+        event="retracted" if note.action == "retract" else "coded",
+        retracted_conditions=note.retracts,
     )
 
 

@@ -28,16 +28,27 @@ class ReplayError(ValueError):
     """Nothing to replay, or records that cannot be replayed; the message says which and why."""
 
 
+def retracted_documents(records: Sequence[AuditRecord]) -> set[str]:
+    """Documents found entered-in-error (a ``retracted`` audit record): the same rule as ``engine run`` and
+    ``engine code`` (engine/pipeline/status.py), so replay never re-scores a note withdrawn from coding."""
+    return {r.document_reference for r in records if r.event == "retracted"}
+
+
 def select_replayable(records: Sequence[AuditRecord], described_range: str) -> tuple[list[AuditRecord], dict[str, int]]:
     """The latest audit record per (note, version, model version) that carries its de-identified text,
     and counts of what was left out (duplicates from at-least-once delivery, hash-only records)."""
     if not records:
         raise ReplayError(f"no audit records in {described_range}")
+    retracted = retracted_documents(records)
     latest: dict[tuple, AuditRecord] = {}
     for r in records:
-        latest[(r.document_reference, r.document_version, r.model.name, r.model.version)] = r
+        if r.event == "coded" and r.document_reference not in retracted:
+            latest[(r.document_reference, r.document_version, r.model.name, r.model.version)] = r
     with_text = [r for r in latest.values() if r.deid_text is not None]
-    counts = {"read": len(records), "duplicates": len(records) - len(latest), "hash_only": len(latest) - len(with_text)}
+    coded = [r for r in records if r.event == "coded"]
+    withdrawn = sum(r.document_reference in retracted for r in coded)
+    counts = {"read": len(records), "duplicates": len(coded) - withdrawn - len(latest), "hash_only": len(latest) - len(with_text),
+              "retracted": withdrawn, "retraction_records": len(records) - len(coded)}
     if not with_text:
         raise ReplayError(
             f"the {len(latest)} audit record(s) in {described_range} carry only the SHA-256 of the de-identified text "

@@ -4,6 +4,9 @@ Input: NDJSON with one DocumentReference or Bundle per line (Bundle entries that
 are coded; other entries are counted and reported as skipped), a file holding one pretty-printed JSON
 resource, or an HL7 v2 archive (ER7 messages, one per segment block: ``engine.io.hl7_file``, docs/hl7.md). Output: one transaction Bundle per coded note, NDJSON, in input order (``--out`` or stdout).
 Failures go to stderr as ``FILE:LINE[ entry N]: reason: detail`` and, with ``--errors``, to an NDJSON file.
+DocumentReference status (engine/pipeline/status.py): a ``superseded`` note is skipped (a row with
+``"skipped": true``); an ``entered-in-error`` one writes the Bundle withdrawing what that document produced
+earlier in the run (its Conditions set to ``entered-in-error``).
 Exit status: 0 when every note was coded, 1 when some failed, 2 for unusable options or model.
 Settings come from ``ICDCODER_*`` like the service; the options below override them.
 """
@@ -23,6 +26,7 @@ from tqdm import tqdm
 
 from engine.io.hl7_file import is_hl7_file, read_hl7_messages
 from engine.pipeline.processor import process_isolating
+from engine.pipeline.status import ProductionIndex, SkippedNote
 from engine.pipeline.types import SourceRecord
 from schemas.cli import UserError
 from schemas.errors import ProcessingError, TransientError
@@ -113,11 +117,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"no such file: {path}")
     settings = settings_from_args(args)
     clock = {"clock": lambda: args.recorded_at} if args.recorded_at else {}
-    processor = build_processor(settings, **clock)
+    productions = ProductionIndex()  # an entered-in-error note withdraws what its document produced earlier in the run
+    processor = build_processor(settings, productions_lookup=productions, **clock)
     lines = {path: _count_lines(path) for path in args.files}
     lines_before = {path: sum(list(lines.values())[:i]) for i, path in enumerate(lines)}
     skipped: Counter = Counter()
-    coded = failed = suggestions = 0
+    coded = failed = suggestions = skipped_notes = retracted = 0
     with contextlib.ExitStack() as stack:
         out: IO[bytes] = stack.enter_context(args.out.open("wb")) if args.out else sys.stdout.buffer
         errors_out: IO[str] | None = stack.enter_context(args.errors.open("w", encoding="utf-8")) if args.errors else None
@@ -130,22 +135,30 @@ def run(args: argparse.Namespace) -> int:
                 results = iter(process_isolating(processor, [SourceRecord(value=item.raw) for item in todo]))
             except TransientError as err:
                 raise UserError(f"inference backend unavailable: {err}") from None
-            for item in batch:
-                result = item.error if item.error is not None else next(results)
-                if isinstance(result, ProcessingError):
+            batch_results = [item.error if item.error is not None else next(results) for item in batch]
+            productions.record(batch_results)
+            for item, result in zip(batch, batch_results):
+                if isinstance(result, SkippedNote):  # superseded: a newer version is coded instead
+                    skipped_notes += 1
+                    tqdm.write(f"{item.where}: skipped: {result.reason}", file=sys.stderr)
+                    if errors_out:
+                        errors_out.write(json.dumps({"file": str(item.file), "line": item.line, "entry": item.entry, "reason": result.reason, "skipped": True}) + "\n")
+                elif isinstance(result, ProcessingError):
                     failed += 1
                     tqdm.write(f"{item.where}: {result.reason}: {result.detail}", file=sys.stderr)  # keeps the bar intact
                     if errors_out:
                         row = {"file": str(item.file), "line": item.line, "entry": item.entry, "reason": result.reason, "detail": result.detail}
                         errors_out.write(json.dumps(row) + "\n")
                 else:
-                    coded += 1
+                    coded += result.action == "code"
+                    retracted += result.action == "retract"
                     suggestions += len(result.suggestions)
                     out.write(result.bundle_json + b"\n")
             out.flush()
             bar.update(max(0, lines_before[batch[-1].file] + batch[-1].line - bar.n))
             bar.set_postfix(coded=coded, failed=failed, refresh=False)
     skipped_text = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items())) or "none"
-    print(f"coded {coded} notes ({suggestions} suggestions), {failed} failed; skipped Bundle entries: {skipped_text}", file=sys.stderr)
+    print(f"coded {coded} notes ({suggestions} suggestions), {failed} failed, {retracted} retracted (entered-in-error), "
+          f"{skipped_notes} skipped (superseded); skipped Bundle entries: {skipped_text}", file=sys.stderr)
     return 1 if failed else 0
 

@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     with build_service(settings, stop) as service:
         summary = service.run(max_notes=args.max_notes, idle_exit_s=args.idle_exit_s)
-    print(f"engine run: {summary.notes} notes ({summary.coded} coded, of which {summary.repeats} repeats, "
-          f"{summary.dead_letters} dead letters), {summary.retries} retries; stopped by {summary.stopped_by}")
+    print(f"engine run: {summary.notes} notes ({summary.coded} coded, of which {summary.repeats} repeats and {summary.retractions} "
+          f"retractions, {summary.dead_letters} dead letters, {summary.skipped} skipped), {summary.retries} retries; stopped by {summary.stopped_by}")
     # 3: stopped because retrying could not help (a write refused for good, or stuck past the stall timeout);
     # the batch in hand was not committed and is re-delivered to the next run
     return 3 if summary.stopped_by in ("write_refused", "stalled") else 0

@@ -10,7 +10,8 @@ time). Two layers keep re-deliveries byte-identical:
 
 A record whose note text differs (same id and version, or no ``meta.versionId`` at all, but edited text)
 is a new production, not a repeat: it replaces the record. Keys are hashes (Redis never sees a document
-id in clear) and expire after ``processed_ttl_s``. A Redis outage is a ``TransientError``: the batch is
+id in clear) and expire after ``processed_ttl_s``. A set per document (``document:<sha256(id)>``) lists its
+records, so an entered-in-error version can withdraw everything the document produced (``productions()``). A Redis outage is a ``TransientError``: the batch is
 retried, never dropped.
 """
 
@@ -122,7 +123,11 @@ class ProcessedStore:
             pipe = self.client.pipeline(transaction=False)
             for k, n in zip(keys, notes):
                 pipe.set(k, ProducedOutput.of(n).model_dump_json(), nx=True, ex=self.ttl_s)
-            created = pipe.execute()
+            for k, n in zip(keys, notes):  # what each document produced, for a later retraction (productions())
+                if n.action == "code":
+                    pipe.sadd(self._document_key(n.note.document_id), k)
+                    pipe.expire(self._document_key(n.note.document_id), self.ttl_s)
+            created = pipe.execute()[: len(notes)]
             repeats = [i for i, ok in enumerate(created) if not ok]
             stored = self.client.mget([keys[i] for i in repeats]) if repeats else []
         except redis.RedisError as err:
@@ -145,6 +150,24 @@ class ProcessedStore:
             except redis.RedisError as err:
                 raise StoreUnavailable(f"redis unavailable: {type(err).__name__}") from err
         return out, len(repeats) - len(replaced)
+
+    def _document_key(self, document_id: str) -> str:
+        return f"{self.prefix}document:{hashlib.sha256(document_id.encode('utf-8')).hexdigest()}"
+
+    def productions(self, document_ids: Sequence[str]) -> dict[str, list[bytes]]:
+        """``NoteProcessor``'s ``productions_lookup``: the Bundles each document produced (every version and
+        model version whose record has not expired), to withdraw them when it turns out entered-in-error."""
+        out: dict[str, list[bytes]] = {}
+        try:
+            for document_id in document_ids:
+                keys = sorted(self.client.smembers(self._document_key(document_id)))
+                raws = self.client.mget(keys) if keys else []
+                bundles = [base64.b64decode(ProducedOutput.model_validate_json(raw).bundle_b64) for raw in raws if raw]
+                if bundles:
+                    out[document_id] = bundles
+        except redis.RedisError as err:
+            raise StoreUnavailable(f"redis unavailable: {type(err).__name__}") from err
+        return out
 
     def ping(self) -> bool:
         try:

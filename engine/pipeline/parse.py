@@ -55,11 +55,18 @@ def parse_document_reference(record: SourceRecord, fhir_version: str = "R4", max
     doc = _validate(obj, fhir_version)
     if not doc.id:
         raise ProcessingError("invalid_resource", "id (missing: needed to reference the note)")
+    status = getattr(doc, "status", None) or "current"
+    if status != "current":  # not coded (engine/pipeline/status.py): its text is not needed, not even read
+        return _note(doc, fhir_version, "", status)
     text = extract_text(doc.content or [])
     if len(text) > max_note_chars:
         raise ProcessingError("too_large", f"note text has {len(text)} characters, limit {max_note_chars}")
     if not text.strip():
         raise ProcessingError("no_text", "attachment text is empty")
+    return _note(doc, fhir_version, text, status)
+
+
+def _note(doc: Any, fhir_version: str, text: str, status: str) -> ParsedNote:
     return ParsedNote(
         document_id=doc.id,
         document_version=doc.meta.versionId if doc.meta else None,
@@ -69,6 +76,7 @@ def parse_document_reference(record: SourceRecord, fhir_version: str = "R4", max
         note_type=_note_type(doc),
         text=text,
         fhir_version=fhir_version,
+        status=status,
     )
 
 

@@ -3,8 +3,8 @@ the FHIR parser produces. Everything after parsing is the FHIR path's.
 
 Parsed with python-hl7 (``hl7``), which unescapes field values (``\\F\\``, ``\\S\\``, ``\\.br\\``, ``\\X..\\``).
 The mapping (docs/hl7.md): patient from PID-3 with its assigning authority, encounter from PV1-19, document
-id from TXA-12 (TXA-13 for addenda and edits, whose own TXA-12 is then the version; ORU: OBR-3, else
-OBR-2), status from the trigger event and TXA-19 (T11 cancel = ``entered-in-error``), docStatus from
+id from TXA-12 (parent TXA-13 kept for addenda and replacements; ORU: OBR-3, else OBR-2), version from
+MSH-10, status from the trigger event and TXA-19 (T11 cancel = ``entered-in-error``), docStatus from
 TXA-17, authored time, document type TXA-2 (ORU: OBR-4), text from OBX-5 TX/FT/ST lines or ED attachments
 (by the content-type rules FHIR attachments follow: ``schemas.fhir.attachment.choose_text``).
 
@@ -183,27 +183,37 @@ def _datetime(seg: Any, field: int, name: str) -> dt.datetime | None:
     return when
 
 
+def _version(msg: Any) -> str:
+    """MSH-10, the message control id, as the note version: a resent message (same id) is a repeat with identical
+    output; every new message about the document (T04, T08, T11, a corrected ORU) is a new version, as a new
+    ``meta.versionId`` is for FHIR. Required: without it a cancel could not be told from what it cancels."""
+    control_id = _get(_segment(msg, "MSH"), 10)
+    if not control_id:
+        raise ProcessingError("invalid_message", "MSH-10 missing (message control id)")
+    return fhir_id(control_id)
+
+
 def _mdm(msg: Any, event: str, fhir_version: str) -> ParsedNote:
     txa = _segment(msg, "TXA")
-    own, parent = _entity_id(txa, 12), _entity_id(txa, 13)
-    if own is None:
+    document, parent = _entity_id(txa, 12), _entity_id(txa, 13)
+    if document is None:
         raise ProcessingError("invalid_message", "TXA-12 missing")
     availability = _get(txa, 19).upper()
     status = "entered-in-error" if event == "T11" or availability == "CA" else "superseded" if availability == "OB" else "current"
     when = _datetime(txa, 6, "TXA-6") or _datetime(txa, 4, "TXA-4") or _datetime(_segment(msg, "MSH"), 7, "MSH-7")
     return ParsedNote(
-        # An addendum or edit belongs to its parent document: the parent is the id, its own number the version.
-        document_id=parent or own,
-        document_version=own if parent else None,
+        document_id=document,  # an addendum (T06) or replacement (T10) has its own number; TXA-13 names the parent
+        document_version=_version(msg),
         subject=_patient(msg),
         encounter=_encounter(msg),
         date=when,
         note_type=_get(txa, 2, 1, 1) or None,
-        text=_text(msg),
+        text=_text(msg) if status == "current" else "",  # a note that is not coded needs no text
         fhir_version=fhir_version,
         status=status,
         doc_status=TXA17_DOC_STATUS.get(_get(txa, 17).upper()),
         source_format="hl7v2",
+        parent_document=f"DocumentReference/{parent}" if parent else None,
     )
 
 
@@ -219,16 +229,17 @@ def _oru(msg: Any, fhir_version: str) -> ParsedNote:
     if document_id is None:
         raise ProcessingError("invalid_message", "OBR-3 and OBR-2 missing (report id)")
     result_status = _get(obr, 25).upper()
+    status = "entered-in-error" if result_status == "W" else "current"  # W: posted as wrong (e.g. wrong patient)
     return ParsedNote(
         document_id=document_id,
-        document_version=None,
+        document_version=_version(msg),
         subject=_patient(msg),
         encounter=_encounter(msg),
         date=_datetime(obr, 7, "OBR-7") or _datetime(_segment(msg, "MSH"), 7, "MSH-7"),
         note_type=_get(obr, 4, 1, 1) or None,
-        text=_text(msg),
+        text=_text(msg) if status == "current" else "",
         fhir_version=fhir_version,
-        status="entered-in-error" if result_status == "W" else "current",  # W: posted as wrong (wrong patient)
+        status=status,
         doc_status=OBR25_DOC_STATUS.get(result_status),
         source_format="hl7v2",
     )

@@ -28,6 +28,7 @@ from engine.pipeline.fhir_bundle import build_bundle, check_codings, note_key
 from engine.pipeline.infer.base import InferenceBackend, InferenceResult, run_segments
 from engine.pipeline.parse import parse_note
 from engine.pipeline.segment import segment_texts, segments_per_note
+from engine.pipeline.status import SkippedNote, decide, retraction_bundle
 from engine.pipeline.types import ParsedNote, ProcessedNote, SourceRecord
 from schemas.errors import ProcessingError, TransientError
 from schemas.settings import EngineSettings
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 # The service answers from its processed-note records, so a re-delivered note keeps its first time and
 # its Bundle is byte-identical.
 ProcessedAtLookup = Callable[[Sequence[str]], Mapping[str, dt.datetime]]
+# Given DocumentReference ids, return the Bundles each produced before (any version, any model version), for
+# withdrawing them when the document turns out entered-in-error (status.py). The service answers from the
+# processed-note store, ``engine code`` from what it coded in the same run (``status.ProductionIndex``).
+ProductionsLookup = Callable[[Sequence[str]], Mapping[str, Sequence[bytes]]]
 
 
 def utc_now_ms() -> dt.datetime:
@@ -75,6 +80,7 @@ class NoteProcessor:
         deidentifier: object | None = None,
         processed_at_lookup: ProcessedAtLookup | None = None,
         clock: Callable[[], dt.datetime] = utc_now_ms,
+        productions_lookup: ProductionsLookup | None = None,
     ) -> None:
         check_codings(runtime.metadata, settings.fhir_version)  # once per version: build_bundle relies on it
         self.runtime = runtime
@@ -82,6 +88,7 @@ class NoteProcessor:
         self.settings = settings
         self.deidentifier = deidentifier if deidentifier is not None else make_deidentifier(settings)
         self.processed_at_lookup = processed_at_lookup
+        self.productions_lookup = productions_lookup
         self.clock = clock
         self.model = runtime.model_ref
         self.params = AggregationParams.from_settings(settings)
@@ -91,13 +98,16 @@ class NoteProcessor:
         self._inference_thread.shutdown(wait=True, cancel_futures=True)
         self.backend.close()
 
-    def process_batch(self, records: Sequence[SourceRecord]) -> list[ProcessedNote | ProcessingError]:
-        results: list[ProcessedNote | ProcessingError | None] = [None] * len(records)
+    def process_batch(self, records: Sequence[SourceRecord]) -> list[ProcessedNote | SkippedNote | ProcessingError]:
+        """One result per record, in order: a ``ProcessedNote`` (coded, or a retraction: ``action``), a
+        ``SkippedNote`` (superseded) or the record's ``ProcessingError``."""
+        results: list[ProcessedNote | SkippedNote | ProcessingError | None] = [None] * len(records)
         size = self.settings.infer_chunk_notes
         chunks: list[_Chunk | None] = []
+        retractions: list[tuple[int, ParsedNote]] = []
         try:
             for start in range(0, len(records), size):
-                chunks.append(self._start_chunk(records, range(start, min(start + size, len(records))), results))
+                chunks.append(self._start_chunk(records, range(start, min(start + size, len(records))), results, retractions))
                 if len(chunks) > 1 and chunks[-2] is not None:
                     self._finish_chunk(chunks[-2], results)  # while the chunk just started is being inferred
             if chunks and chunks[-1] is not None:
@@ -107,9 +117,29 @@ class NoteProcessor:
                 if chunk is not None:
                     chunk.inference.cancel()
             raise
+        if retractions:  # after the coded notes: a note coded and retracted in one batch is withdrawn too
+            self._retract(records, retractions, results)
         return results  # type: ignore[return-value]  # every slot is filled
 
-    def _start_chunk(self, records: Sequence[SourceRecord], positions: range, results: list) -> _Chunk | None:
+    def _retract(self, records: Sequence[SourceRecord], retractions: list[tuple[int, ParsedNote]], results: list) -> None:
+        """Entered-in-error notes: a ProcessedNote whose Bundle withdraws what the document produced."""
+        ids = sorted({note.document_id for _, note in retractions})
+        stored = dict(self.productions_lookup(ids)) if self.productions_lookup else {}
+        processed_at = self._processed_at([note for _, note in retractions])
+        for i, note in retractions:
+            in_batch = [r.bundle_json for r in results[:i] if isinstance(r, ProcessedNote) and r.action == "code" and r.note.document_id == note.document_id]
+            when = processed_at[note_key(note, self.model)]
+            try:
+                bundle, withdrawn = retraction_bundle(note, [*stored.get(note.document_id, ()), *in_batch], self.model, when)
+            except ProcessingError as err:
+                results[i] = err
+                continue
+            results[i] = ProcessedNote(
+                note=note, source=records[i].position, deid_text="", deid_text_sha256=hashlib.sha256(b"").hexdigest(), model=self.model,
+                thresholds_global=self.runtime.metadata.thresholds.global_threshold, scores={}, suggestions=(), bundle_json=bundle,
+                output_key=self._output_key(note), processed_at=when, action="retract", retracts=withdrawn)
+
+    def _start_chunk(self, records: Sequence[SourceRecord], positions: range, results: list, retractions: list) -> _Chunk | None:
         """Parse and de-identify (per-note errors go to ``results``), segment, and submit inference."""
         work: list[_Work] = []
         for i in positions:
@@ -117,8 +147,13 @@ class NoteProcessor:
             try:
                 with _timed(timings, "parse"):
                     note = parse_note(records[i], self.settings.input_format, self.settings.fhir_version, self.settings.max_note_chars)
-                    if note.status != "current":  # until the retraction path exists (issue 19): never code it
-                        raise ProcessingError("status_not_coded", f"status {note.status}: withdrawing earlier suggestions is not wired yet")
+                    decision = decide(note.status)
+                    if decision == "skip":
+                        results[i] = SkippedNote(note, records[i].position)
+                        continue
+                    if decision == "retract":
+                        retractions.append((i, note))
+                        continue
                     if not note.subject:  # a Condition needs a subject: fail before spending inference on it
                         raise ProcessingError("no_subject", "subject (needed for Condition.subject)")
                 with _timed(timings, "deid"):
@@ -187,7 +222,7 @@ class NoteProcessor:
         return (note.subject or note.reference).encode("utf-8")
 
 
-def process_isolating(processor: "NoteProcessor", records: Sequence[SourceRecord]) -> list[ProcessedNote | ProcessingError]:
+def process_isolating(processor: "NoteProcessor", records: Sequence[SourceRecord]) -> list[ProcessedNote | SkippedNote | ProcessingError]:
     """``processor.process_batch(records)``, except that a batch raising something unexpected (a bug, not bad
     input and not an outage) is processed again one record at a time, and a record that still fails becomes
     its own ``internal_error`` (detail: the exception type). One message can then never stop the stream
@@ -204,7 +239,7 @@ def process_isolating(processor: "NoteProcessor", records: Sequence[SourceRecord
     return results
 
 
-def _process_one(processor: "NoteProcessor", record: SourceRecord) -> ProcessedNote | ProcessingError:
+def _process_one(processor: "NoteProcessor", record: SourceRecord) -> ProcessedNote | SkippedNote | ProcessingError:
     try:
         return processor.process_batch([record])[0]
     except TransientError:

@@ -35,13 +35,14 @@ class ParsedNote:
     encounter: str | None  # "Encounter/456"
     date: dt.datetime | None
     note_type: str | None  # type.coding[0].code (e.g. a LOINC code) if present
-    text: str  # the ORIGINAL note text (PHI)
+    text: str  # the ORIGINAL note text (PHI); empty for a note that is not coded (status, below)
     fhir_version: str  # "R4" or "R5"
-    # DocumentReference.status vocabulary, whatever the source format: "current" is coded; "entered-in-error"
-    # (FHIR status, HL7 v2 MDM^T11 cancel) and "superseded" are what the retraction rules act on.
+    # DocumentReference.status: current | superseded | entered-in-error (engine/pipeline/status.py), whatever the
+    # source format (an HL7 v2 MDM^T11 cancel is entered-in-error).
     status: str = "current"
     doc_status: str | None = None  # DocumentReference.docStatus: "preliminary" | "final" | ... (HL7 TXA-17)
     source_format: str = "fhir"  # "fhir" or "hl7v2": where the identifiers came from (docs/hl7.md)
+    parent_document: str | None = None  # the document this one appends to or replaces (HL7 TXA-13); informational
 
     @property
     def reference(self) -> str:
@@ -64,6 +65,10 @@ class ProcessedNote:
     output_key: bytes  # encounter (or patient) reference: keeps one encounter's output ordered
     processed_at: dt.datetime
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # "retract": an entered-in-error note; bundle_json withdraws what the document produced (status.py),
+    # ``retracts`` names the withdrawn Conditions' identifiers; no scores, no suggestions, no text
+    action: str = "code"
+    retracts: tuple[str, ...] = ()
 
 
 class Sink(Protocol):

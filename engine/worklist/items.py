@@ -70,6 +70,18 @@ def merge_note(item: WorklistItem | None, note: ProcessedNote, now: dt.datetime)
     )
 
 
+def remove_note(item: WorklistItem, document_reference: str, now: dt.datetime) -> WorklistItem | None:
+    """``item`` without that note (an entered-in-error document); None when no note is left."""
+    notes = tuple(n for n in item.notes if n.document_reference != document_reference)
+    if not notes:
+        return None
+    codes: dict[str, float] = {}
+    for n in notes:
+        for s in n.suggestions:
+            codes[s.code] = max(codes.get(s.code, 0.0), s.score)
+    return item.model_copy(update={"notes": notes, "codes": dict(sorted(codes.items())), "updated_at": now})
+
+
 def same_content(a: WorklistItem | None, b: WorklistItem) -> bool:
     """True when merging changed nothing a coder would see (a redelivered note): no reopen, no requeue."""
     if a is None:

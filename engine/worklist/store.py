@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Sequence
 import redis
 
 from engine.pipeline.types import ProcessedNote
-from engine.worklist.items import PRIORITIES, Priority, item_id_for, merge_note, note_margin, priority_scores, same_content
+from engine.worklist.items import PRIORITIES, Priority, item_id_for, merge_note, note_margin, priority_scores, remove_note, same_content
 from schemas.envelopes import CodeDecision, CoderDecision, WorklistItem
 
 _LUA_COMMON = """
@@ -168,8 +168,16 @@ class WorklistStore:
         margins = json.loads(fields.get(b"margins", b"{}"))
         new = old
         for note in notes:
+            if note.action == "retract":  # entered-in-error: its entry leaves the item (docs/worklist.md)
+                new = remove_note(new, note.note.reference, now) if new is not None else None
+                continue
             new = merge_note(new, note, now)
             margins[note.note.reference] = note_margin(note)
+        if new is None:
+            if old is None:
+                return False  # a retraction of a note the worklist never had (or already removed)
+            self._remove_item(pipe, old.item_id)
+            return True
         if same_content(old, new):
             return False  # a redelivered note: nothing a coder would see changed
         margins = {n.document_reference: margins[n.document_reference] for n in new.notes}
@@ -192,6 +200,16 @@ class WorklistStore:
             for p in PRIORITIES:
                 pipe.zadd(self.queue_key(p), {new.item_id: scores[p]})
         return True
+
+    def _remove_item(self, pipe, item_id: str) -> None:
+        """An item whose every note was entered in error: gone from the queues, leases and completed set;
+        its hash is deleted (decisions already completed are on the feedback topic)."""
+        pipe.multi()
+        for p in PRIORITIES:
+            pipe.zrem(self.queue_key(p), item_id)
+        pipe.zrem(self.leases_key, item_id)
+        pipe.zrem(self.completed_key, item_id)
+        pipe.delete(self.item_key(item_id))
 
     # -- the coder side -----------------------------------------------------------------------------------
     def claim(self, coder: str, lease_s: float, priority: Priority = "oldest", item_id: str | None = None) -> ItemView | None:

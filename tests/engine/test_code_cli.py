@@ -142,3 +142,31 @@ def test_lines_over_the_size_limit_are_error_entries(tmp_path):
     path.write_bytes(b'{"resourceType": "Basic", "id": "a"}\n' + b'{"x": "' + b"y" * 5000 + b'"}\n' + b'{"resourceType": "Basic", "id": "b"}\n')
     entries = list(read_resources(path, max_line_bytes=1000))
     assert [(e.line, e.kind if e.error is None else e.error.reason) for e in entries] == [(1, "Basic"), (2, "too_large"), (3, "Basic")]
+
+
+def test_document_status_current_superseded_entered_in_error(tmp_path, repo, capsys):
+    """current is coded; superseded is skipped; entered-in-error is never coded and withdraws what the
+    document produced: its Conditions again, same identifiers, verificationStatus entered-in-error."""
+    v1 = document_reference(NOTE, "s1")
+    retract = {**document_reference(NOTE, "s1"), "status": "entered-in-error", "meta": {"versionId": "2"}}
+    old = {**document_reference("Asthma.", "s2"), "status": "superseded"}
+    never_coded = {**document_reference(NOTE, "s3"), "status": "entered-in-error"}
+    notes = tmp_path / "notes.ndjson"
+    notes.write_text("\n".join(json.dumps(d) for d in (v1, old, retract, never_coded)) + "\n")
+    out, errors = tmp_path / "out.ndjson", tmp_path / "errors.ndjson"
+    assert code(notes, "--out", out, "--errors", errors, "--model-repository", repo, "--batch-size", "8", "--no-progress") == 0
+    coded, withdrawal, empty = [json.loads(line) for line in out.read_text().splitlines()]
+    conditions = [e for e in coded["entry"] if e["resource"]["resourceType"] == "Condition"]
+    withdrawn = [e for e in withdrawal["entry"] if e["resource"]["resourceType"] == "Condition"]
+    assert conditions and len(withdrawn) == len(conditions)
+    for before, after in zip(sorted(conditions, key=lambda e: e["fullUrl"]), withdrawn):
+        assert after["fullUrl"] == before["fullUrl"] and after["request"] == before["request"]
+        assert after["resource"]["identifier"] == before["resource"]["identifier"]
+        assert after["resource"]["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+        assert "clinicalStatus" not in after["resource"]
+    assert withdrawal["entry"][-1]["resource"]["activity"]["coding"][0]["code"] == "NULLIFY"
+    bundle_class("R4").model_validate(withdrawal)
+    assert empty["entry"] == []  # nothing was coded for s3: nothing to withdraw
+    rows = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert rows == [{"file": str(notes), "line": 2, "entry": None, "reason": "superseded", "skipped": True}]
+    assert "coded 1 notes" in capsys.readouterr().err

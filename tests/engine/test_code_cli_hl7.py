@@ -60,6 +60,7 @@ def test_engine_code_on_an_hl7_archive_and_ndjson_together(tmp_path, repo, capsy
         mdm("T02", "DOC-2", NOTE).set("PID", 3, ""),
         oru_ed("RPT-2", b"", raw_data="***"),
         mdm("T02", "DOC-3", ["Asthma and migraine."]),
+        mdm("T11", "DOC-1", [], availability="CA"),  # cancel: withdraws what DOC-1 produced above
     ]
     archive.write_bytes(b"\n".join(m.bytes().replace(b"\r", b"\n") for m in messages))  # LF ends, blank line between
     ndjson = tmp_path / "notes.ndjson"
@@ -72,8 +73,13 @@ def test_engine_code_on_an_hl7_archive_and_ndjson_together(tmp_path, repo, capsy
     for b in written:
         bundle_class("R4").model_validate(b)
     docs = [b["entry"][-1]["resource"]["entity"][0]["what"]["reference"] for b in written]
-    assert docs == ["DocumentReference/EHR.DOC-1", "DocumentReference/LAB.RPT-1",  # no version: no _history
-                    "DocumentReference/EHR.DOC-3", "DocumentReference/fhir-1/_history/1"]
+    assert docs == ["DocumentReference/EHR.DOC-1/_history/DOC-1-T02", "DocumentReference/LAB.RPT-1/_history/RPT-1-R01",  # version: MSH-10
+                    "DocumentReference/EHR.DOC-3/_history/DOC-3-T02", "DocumentReference/EHR.DOC-1/_history/DOC-1-T11",
+                    "DocumentReference/fhir-1/_history/1"]
+    coded, withdrawal = written[0], written[3]
+    assert withdrawal["entry"][-1]["resource"]["activity"]["coding"][0]["code"] == "NULLIFY"
+    assert [e["resource"]["identifier"] for e in withdrawal["entry"][:-1]] == [e["resource"]["identifier"] for e in coded["entry"][:-1]]
+    assert {e["resource"]["verificationStatus"]["coding"][0]["code"] for e in withdrawal["entry"][:-1]} == {"entered-in-error"}
     first = written[0]["entry"][0]["resource"]
     assert first["subject"]["reference"] == "Patient/GENHOSP.MRN-1001"
     assert {e["resource"]["code"]["coding"][0]["code"] for e in written[0]["entry"][:-1]} == {"I10"}

@@ -39,32 +39,34 @@ def test_mdm_t02_maps_identity_status_and_text():
     assert note.text == "\n".join(TEXT)  # escapes (\F\ \S\ \T\ \R\ \Xe9\) decoded by the library
     assert note.subject == "Patient/GENHOSP.MRN-1001"
     assert note.encounter == "Encounter/GENHOSP.V-2001"
-    assert (note.document_id, note.document_version) == ("EHR.DOC-1", None)
+    assert (note.document_id, note.document_version, note.parent_document) == ("EHR.DOC-1", "DOC-1-T02", None)  # MSH-10
     assert note.reference == "DocumentReference/EHR.DOC-1"
     assert (note.status, note.doc_status, note.note_type, note.source_format) == ("current", "final", "DS", "hl7v2")
     assert note.date == dt.datetime(2026, 3, 1, 9, 55)  # TXA-6 origination; no offset sent: naive
 
 
-def test_t04_status_change_keeps_the_document_identity():
+def test_t04_status_change_is_a_new_version_of_the_same_document():
     original, changed = parse(mdm("T02", "DOC-1", TEXT, completion="DO")), parse(mdm("T04", "DOC-1", TEXT, completion="LA"))
-    assert (original.document_id, original.document_version) == (changed.document_id, changed.document_version)
+    assert original.document_id == changed.document_id and original.document_version != changed.document_version
     assert (original.doc_status, changed.doc_status) == ("preliminary", "final")
+    assert parse(mdm("T02", "DOC-1", TEXT)).document_version == original.document_version  # a resent message: a repeat
 
 
-def test_t08_edit_and_t06_addendum_belong_to_their_parent():
-    for event in ("T06", "T08"):
-        note = parse(mdm(event, "DOC-1-A1", ["Addendum: also chronic kidney disease stage 3."], parent="DOC-1"))
-        assert (note.document_id, note.document_version) == ("EHR.DOC-1", "EHR.DOC-1-A1")
-        assert note.text == "Addendum: also chronic kidney disease stage 3."
+def test_t08_edit_and_t06_addendum():
+    edit = parse(mdm("T08", "DOC-1", ["Edited: chronic kidney disease stage 3."]))
+    assert (edit.document_id, edit.document_version) == ("EHR.DOC-1", "DOC-1-T08")  # same document, new version
+    addendum = parse(mdm("T06", "DOC-1-A1", ["Addendum: also chronic kidney disease stage 3."], parent="DOC-1"))
+    assert (addendum.document_id, addendum.parent_document) == ("EHR.DOC-1-A1", "DocumentReference/EHR.DOC-1")
+    assert addendum.text == "Addendum: also chronic kidney disease stage 3."
 
 
-def test_t11_cancel_is_entered_in_error_without_content():
+def test_t11_cancel_is_entered_in_error_of_the_same_document():
     note = parse(mdm("T11", "DOC-1", [], availability="CA"))
-    assert note.status == "entered-in-error" and note.text == ""
     coded = parse(mdm("T02", "DOC-1", TEXT))
-    assert (note.document_id, note.document_version, note.subject) == (coded.document_id, coded.document_version, coded.subject)
-    # Obsolete (TXA-19 OB) is superseded
-    assert parse(mdm("T04", "DOC-1", TEXT, availability="OB")).status == "superseded"
+    assert note.status == "entered-in-error" and note.text == ""
+    assert (note.document_id, note.subject) == (coded.document_id, coded.subject) and note.document_version != coded.document_version
+    assert parse(mdm("T04", "DOC-1", TEXT, availability="OB")).status == "superseded"  # obsolete
+    assert parse(oru_text("RPT-1", ["x"], status="W")).status == "entered-in-error"  # ORU posted as wrong
 
 
 def test_oru_ft_lines_with_formatting_escapes():
@@ -118,6 +120,7 @@ def test_latin1_message_with_msh18():
     (lambda b: b.set("PID", 3, ""), "invalid_message", "PID-3 missing"),
     (lambda b: b.drop("TXA"), "invalid_message", "TXA segment missing"),
     (lambda b: b.set("TXA", 12, ""), "invalid_message", "TXA-12 missing"),
+    (lambda b: b.set("MSH", 10, ""), "invalid_message", "MSH-10 missing"),
     (lambda b: b.set("TXA", 6, "2026-03-01"), "invalid_message", "TXA-6 is not an HL7 date/time"),
     (lambda b: b.set("TXA", 6, "20261399"), "invalid_message", "TXA-6 is not a valid date/time"),
     (lambda b: b.drop("OBX"), "no_text", "OBX-5"),

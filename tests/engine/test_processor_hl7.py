@@ -1,5 +1,6 @@
 """HL7 v2 notes through the composed pipeline (real de-identifier, onnxruntime): coded like the FHIR ones, their
-Conditions referencing the identifiers built from PID-3, PV1-19 and TXA-12; bad HL7 dead-lettered in place."""
+Conditions referencing the identifiers built from PID-3, PV1-19 and TXA-12; bad HL7 dead-lettered in place; a T11
+cancel withdraws the document's Conditions by the FHIR status rules."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_hl7_notes_are_coded_like_fhir_ones(processor):
         mdm("T11", "DOC-1", [], availability="CA").bytes(),
     )] + [source_record(document_reference(" ".join(NOTE), "doc-9"))]
     results = processor.process_batch(records)
-    assert [r.reason if isinstance(r, ProcessingError) else "ok" for r in results] == ["ok", "ok", "ok", "invalid_message", "status_not_coded", "ok"]
+    assert [r.reason if isinstance(r, ProcessingError) else r.action for r in results] == ["code", "code", "code", "invalid_message", "retract", "code"]
     assert results[3].detail == "PID-3 missing"
     mdm_note, fhir_note = results[0], results[5]
     assert {s.code for s in mdm_note.suggestions} == {s.code for s in fhir_note.suggestions} == {"I10", "J45.909"}
@@ -58,3 +59,8 @@ def test_hl7_notes_are_coded_like_fhir_ones(processor):
     assert condition.evidence[0].detail[0].reference == "DocumentReference/EHR.DOC-1"
     assert [s.code for s in results[1].suggestions] == ["J18.9"]
     assert [s.code for s in results[2].suggestions] == ["G43.909"]
+    # The T11 cancel withdraws what the T02 of the same document produced (same batch here): same identifiers
+    coded_ids = {e.resource.identifier[0].value for e in bundle.entry[:-1]}
+    assert set(results[4].retracts) == coded_ids
+    withdrawal = bundle_class("R4").model_validate_json(results[4].bundle_json)
+    assert {e.resource.verificationStatus.coding[0].code for e in withdrawal.entry[:-1]} == {"entered-in-error"}
