@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from bench.hl7msg import mdm, oru_ed, oru_text
 from engine.__main__ import COMMANDS
 from engine.io.hl7_file import is_hl7_file, read_hl7_messages
 from engine.pipeline.fhir_bundle import bundle_class
 from schemas.cli import main
 from tests.fixtures.docref import document_reference
-from tests.fixtures.engine_model import build_model_repository
+from tests.engine.test_code_cli import _embedded_backend, repo  # noqa: F401 (fixtures: keyword model, no Triton)
 
 NOTE = ["Seen by Dr. Bartholomew Quigley.", "The patient has a history of hypertension. Denies chest pain."]
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keyword_repo")
-    build_model_repository(path)
-    return path
-
-
-@pytest.fixture(autouse=True)
-def _embedded_backend(monkeypatch):
-    monkeypatch.delenv("ICDCODER_TRITON_URL", raising=False)
 
 
 def test_reader_splits_blocks_and_msh_runs(tmp_path):
