@@ -7,6 +7,7 @@ from schemas.cli import Command, main
 COMMANDS = [
     Command("run", "engine.cli.run", "serve the stream: DocumentReference from Kafka in, FHIR Condition suggestions out"),
     Command("code", "engine.cli.code", "run the same pipeline on NDJSON/Bundle files and write the results, without Kafka"),
+    Command("mllp", "engine.cli.mllp", "the MLLP bridge: HL7 v2 senders -> the input topic, ACK only after the broker stored the message"),
     Command("deid", "engine.cli.deid", "de-identify plain text or NDJSON for inspection"),
     Command("worklist", "engine.cli.worklist", "the coding worklist: list, claim, show, decide, complete"),
     Command("workbench", "engine.cli.workbench", "serve the coders' workbench: the worklist page and its HTTP API (sign-in, claims, decisions)"),

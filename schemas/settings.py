@@ -164,6 +164,9 @@ class EngineSettings(BaseSettings):
     model_config = _config("ENGINE_")
 
     fhir_version: Literal["R4", "R5"] = "R4"
+    # What the input topic carries: FHIR DocumentReference JSON, HL7 v2 ER7 (MDM/ORU, docs/hl7.md), or either
+    # (told apart per message: ER7 starts with MSH). Output is FHIR (fhir_version) in every case.
+    input_format: Literal["fhir", "hl7v2", "auto"] = "fhir"
     max_note_chars: int = Field(200_000, ge=100)
     max_suggestions_per_note: int = Field(25, ge=1)
     # Notes per inference chunk: while the model (Triton) runs one chunk, the engine de-identifies and

@@ -6,8 +6,10 @@
    Triton model repository (each step is the real ``python -m trainer`` command; finished steps are
    reused on a second run unless ``--fresh``);
 3. start the Tansu Kafka broker, a private Redis and the real tritonserver on free loopback ports;
-4. publish held-out notes as FHIR DocumentReferences, run ``python -m engine run`` against them, and
-   print the Condition suggestions read back from the output topic (code, description, score, evidence);
+4. publish held-out notes as FHIR DocumentReferences (every fourth as an HL7 v2 MDM^T02 message instead, as
+   an interface engine sends it: the engine reads both, ``ICDCODER_ENGINE_INPUT_FORMAT=auto``), run
+   ``python -m engine run`` against them, and print the Condition suggestions read back from the output
+   topic (code, description, score, evidence);
 5. stop everything it started; with ``--workbench``, first serve the worklist it filled in the coders' workbench
    (``python -m engine workbench``, local sign-in, note text read back from the demo's Kafka) until Ctrl-C.
 """
@@ -85,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         triton = start_triton(repo, out / "servers" / "triton")
         stack.callback(triton.stop)
         print(f"kafka {kafka.bootstrap}   redis {redis.url}   triton grpc {triton.grpc_url}")
-        env = engine_environment(kafka.bootstrap, redis.url, repo, topic_names("demo"), triton_url=triton.grpc_url)
+        env = engine_environment(kafka.bootstrap, redis.url, repo, topic_names("demo"), triton_url=triton.grpc_url,
+                                 engine_input_format="auto")
 
         _banner("4/5 publish notes and run the engine")
         notes = _held_out_notes(args, data, eval_split)
@@ -158,12 +161,18 @@ def _held_out_notes(args: argparse.Namespace, data: Path, split: str) -> list:
 
 
 def _publish(kafka, notes: list) -> None:
+    """Every fourth note as HL7 v2 (MDM^T02, ER7) and the rest as FHIR DocumentReferences, on the one input topic."""
     from bench.docref import from_note_record
+    from bench.hl7msg import from_note_record as hl7_from_note_record
     from engine.infra.kafka import create_topics
     from engine.infra.producer import make_producer, send_all
 
     create_topics(kafka, partitions=1, replication_factor=1)
     producer = make_producer(kafka, "demo")
-    send_all(producer, [(kafka.input_topic, None, json.dumps(from_note_record(n.record)).encode("utf-8"), []) for n in notes])
+    values = [hl7_from_note_record(n.record).bytes() if i % 4 == 3 else json.dumps(from_note_record(n.record)).encode("utf-8")
+              for i, n in enumerate(notes)]
+    send_all(producer, [(kafka.input_topic, None, value, []) for value in values])
     producer.close()
-    print(f"published {len(notes)} DocumentReferences to {kafka.input_topic}")
+    hl7_ids = [n.record.note_id for i, n in enumerate(notes) if i % 4 == 3]
+    print(f"published {len(notes) - len(hl7_ids)} FHIR DocumentReferences and {len(hl7_ids)} HL7 v2 MDM^T02 messages "
+          f"({', '.join(hl7_ids) or '-'}) to {kafka.input_topic}")

@@ -1,8 +1,8 @@
 """``python -m engine code FILE...``: the service's pipeline on files, without Kafka.
 
 Input: NDJSON with one DocumentReference or Bundle per line (Bundle entries that are DocumentReferences
-are coded; other entries are counted and reported as skipped), or a file holding one pretty-printed JSON
-resource. Output: one transaction Bundle per coded note, NDJSON, in input order (``--out`` or stdout).
+are coded; other entries are counted and reported as skipped), a file holding one pretty-printed JSON
+resource, or an HL7 v2 archive (ER7 messages, one per segment block: ``engine.io.hl7_file``, docs/hl7.md). Output: one transaction Bundle per coded note, NDJSON, in input order (``--out`` or stdout).
 Failures go to stderr as ``FILE:LINE[ entry N]: reason: detail`` and, with ``--errors``, to an NDJSON file.
 DocumentReference status (engine/pipeline/status.py): a ``superseded`` note is skipped (a row with
 ``"skipped": true``); an ``entered-in-error`` one writes the Bundle withdrawing what that document produced
@@ -24,6 +24,7 @@ from typing import IO, Iterator
 
 from tqdm import tqdm
 
+from engine.io.hl7_file import is_hl7_file, read_hl7_messages
 from engine.pipeline.processor import process_isolating
 from engine.pipeline.status import ProductionIndex, SkippedNote
 from engine.pipeline.types import SourceRecord
@@ -34,7 +35,7 @@ from schemas.settings import EngineSettings, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="NDJSON of DocumentReference or Bundle resources (or one JSON resource per file)")
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="NDJSON of DocumentReference or Bundle resources (or one JSON resource per file), or HL7 v2 messages")
     parser.add_argument("--out", type=Path, help="write the Bundles here (NDJSON); default: stdout")
     parser.add_argument("--errors", type=Path, help="also write failures here as NDJSON (file, line, entry, reason, detail)")
     parser.add_argument("--model-repository", type=Path, help="model repository directory (ICDCODER_MODEL_REPOSITORY)")
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-version", type=int, help="model version; default the newest (ICDCODER_MODEL_VERSION)")
     parser.add_argument("--triton-url", help="score on this Triton server instead of in-process onnxruntime (ICDCODER_TRITON_URL)")
     parser.add_argument("--fhir-version", choices=["R4", "R5"], help="FHIR release of input and output (ICDCODER_ENGINE_FHIR_VERSION)")
+    parser.add_argument("--input-format", choices=["fhir", "hl7v2", "auto"], default="auto", help="how records are read (default auto: ER7 starts with MSH, anything else is FHIR JSON)")
     parser.add_argument("--recorded-at", type=_instant, help="ISO time with zone for Provenance.recorded (reproducible output); default: now")
     parser.add_argument("--batch-size", type=int, default=32, help="notes per inference batch (default 32)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -61,6 +63,7 @@ def settings_from_args(args: argparse.Namespace) -> EngineSettings:
     settings = load_settings()  # a SettingsError is a UserError: reported without a traceback
     model = {k: v for k, v in (("repository", args.model_repository), ("name", args.model_name), ("version", args.model_version)) if v is not None}
     engine = {"fhir_version": args.fhir_version} if args.fhir_version else {}
+    engine["input_format"] = getattr(args, "input_format", "auto")
     update: dict = {**engine, "model": settings.model.model_copy(update=model)}
     if args.triton_url is not None:
         update["triton"] = settings.triton.model_copy(update={"url": args.triton_url})
@@ -68,9 +71,12 @@ def settings_from_args(args: argparse.Namespace) -> EngineSettings:
 
 
 def read_items(path: Path, skipped: Counter) -> Iterator[FileEntry]:
-    """Notes (DocumentReferences) and unreadable lines of one file, in order; other resources (Bundle entries
-    of another type) are counted in ``skipped``."""
+    """Notes (DocumentReferences or HL7 v2 messages) and unreadable lines of one file, in order; other
+    resources (Bundle entries of another type) are counted in ``skipped``."""
     try:
+        if is_hl7_file(path):  # an HL7 v2 archive: every message is a note
+            yield from read_hl7_messages(path)
+            return
         for entry in read_resources(path):
             if entry.error is not None or entry.kind == "DocumentReference":
                 yield entry
@@ -94,6 +100,9 @@ def _batches(items: Iterator[FileEntry], size: int) -> Iterator[list[FileEntry]]
 
 
 def _count_lines(path: Path) -> int:
+    if is_hl7_file(path):  # segments may end in CR alone: count lines as the HL7 reader numbers them
+        with path.open("r", encoding="latin-1", newline=None) as text:
+            return sum(1 for _ in text)
     with path.open("rb") as f:
         return sum(1 for line in f if line.strip())
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.pipeline.parse_hl7 import looks_like_hl7, parse_hl7_message
 from engine.pipeline.types import ParsedNote, SourceRecord
 from schemas.errors import ProcessingError
 from schemas.fhir.attachment import extract_text
@@ -24,6 +25,14 @@ from schemas.fhir.validation import error_locations
 _RAW_BYTES_PER_CHAR = 6
 _RAW_OVERHEAD_BYTES = 64 * 1024
 _SAFE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+
+
+def parse_note(record: SourceRecord, input_format: str = "fhir", fhir_version: str = "R4", max_note_chars: int = 200_000) -> ParsedNote:
+    """Stage 1 by the configured input format (``ICDCODER_ENGINE_INPUT_FORMAT``): ``fhir``, ``hl7v2`` or ``auto``
+    (ER7 starts with MSH, anything else is read as FHIR JSON)."""
+    if input_format == "hl7v2" or (input_format == "auto" and looks_like_hl7(record.value)):
+        return parse_hl7_message(record, fhir_version, max_note_chars)
+    return parse_document_reference(record, fhir_version, max_note_chars)
 
 
 def document_reference_class(fhir_version: str) -> type:

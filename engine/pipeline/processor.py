@@ -27,7 +27,7 @@ from engine.pipeline.context import ContextStage
 from engine.pipeline.deidentify import deidentify_note, make_deidentifier
 from engine.pipeline.fhir_bundle import build_bundle, check_codings, note_key
 from engine.pipeline.infer.base import InferenceBackend, InferenceResult, run_segments
-from engine.pipeline.parse import parse_document_reference
+from engine.pipeline.parse import parse_note
 from engine.pipeline.segment import segment_texts, segments_per_note
 from engine.pipeline.status import SkippedNote, decide, retraction_bundle
 from engine.pipeline.types import ParsedNote, ProcessedNote, SourceRecord
@@ -148,7 +148,7 @@ class NoteProcessor:
             timings: dict[str, float] = {}
             try:
                 with _timed(timings, "parse"):
-                    note = parse_document_reference(records[i], self.settings.fhir_version, self.settings.max_note_chars)
+                    note = parse_note(records[i], self.settings.input_format, self.settings.fhir_version, self.settings.max_note_chars)
                     decision = decide(note.status)
                     if decision == "skip":
                         results[i] = SkippedNote(note, records[i].position)

@@ -37,7 +37,12 @@ class ParsedNote:
     note_type: str | None  # type.coding[0].code (e.g. a LOINC code) if present
     text: str  # the ORIGINAL note text (PHI); empty for a note that is not coded (status, below)
     fhir_version: str  # "R4" or "R5"
-    status: str = "current"  # DocumentReference.status: current | superseded | entered-in-error (engine/pipeline/status.py)
+    # DocumentReference.status: current | superseded | entered-in-error (engine/pipeline/status.py), whatever the
+    # source format (an HL7 v2 MDM^T11 cancel is entered-in-error).
+    status: str = "current"
+    doc_status: str | None = None  # DocumentReference.docStatus: "preliminary" | "final" | ... (HL7 TXA-17)
+    source_format: str = "fhir"  # "fhir" or "hl7v2": where the identifiers came from (docs/hl7.md)
+    parent_document: str | None = None  # the document this one appends to or replaces (HL7 TXA-13); informational
 
     @property
     def reference(self) -> str:

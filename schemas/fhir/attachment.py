@@ -19,6 +19,7 @@ With several attachments, plain text wins over HTML, then the first in document 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
@@ -32,26 +33,44 @@ def extract_text(contents: list[Any]) -> str:
     """The note text from ``DocumentReference.content``, by the rules in the module docstring."""
     if not contents:
         raise ProcessingError("no_text", "content (no attachments)")
-    inline: list[tuple[int, str, dict[str, str], bytes]] = []  # (preference, where, content-type params, data)
+    inline: list[InlineAttachment] = []
     url_only: list[str] = []
-    unsupported: list[str] = []
     for i, content in enumerate(contents):
         att = content.attachment
         where = f"content.{i}.attachment"
-        if att.data is None:
-            if att.url:
-                url_only.append(where)
-            continue
-        media_type, params = _split_content_type(att.contentType)
+        if att.data is not None:
+            inline.append(InlineAttachment(where, att.contentType, att.data))
+        elif att.url:
+            url_only.append(where)
+    return choose_text(inline, url_only)
+
+
+@dataclass(frozen=True)
+class InlineAttachment:
+    """Inline attachment bytes with their declared content type, from any source format (FHIR
+    ``attachment.data``, HL7 v2 ``OBX-5`` ED); ``where`` names the field in errors, never the content."""
+
+    where: str
+    content_type: str | None
+    data: bytes
+
+
+def choose_text(inline: list[InlineAttachment], url_only: list[str] = ()) -> str:
+    """The text of the preferred inline attachment (plain, then HTML, then document order), or the
+    ``ProcessingError`` the module docstring describes. Shared by the FHIR and HL7 v2 parsers."""
+    candidates: list[tuple[int, str, dict[str, str], bytes]] = []  # (preference, where, content-type params, data)
+    unsupported: list[str] = []
+    for att in inline:
+        media_type, params = _split_content_type(att.content_type)
         if media_type in PLAIN_TYPES:
-            inline.append((0, where, params, att.data))
+            candidates.append((0, att.where, params, att.data))
         elif media_type in HTML_TYPES:
-            inline.append((1, where, params, att.data))
+            candidates.append((1, att.where, params, att.data))
         else:
             shown = media_type if re.match(r"^[\w.+-]+/[\w.+-]+$", media_type or "") else "missing or malformed"
-            unsupported.append(f"{where}.contentType ({shown})")
-    if inline:
-        preference, where, params, data = min(inline, key=lambda t: t[0])
+            unsupported.append(f"{att.where}.contentType ({shown})")
+    if candidates:
+        preference, where, params, data = min(candidates, key=lambda t: t[0])
         text = _decode(data, params, where)
         return html_to_text(text) if preference == 1 else text
     if url_only:
