@@ -101,7 +101,7 @@ class _Values:
     def street(self) -> str:
         r = self.rng
         if r.random() < 0.2:
-            return r.choice((f"Rt {r.randint(1, 12)}, Box {r.randint(10, 400)}", f"Star Route {r.randint(1, 5)}", f"General Delivery"))
+            return r.choice((f"Rt {r.randint(1, 12)}, Box {r.randint(10, 400)}", f"Star Route {r.randint(1, 5)}", "General Delivery"))
         return self.places["en"].address()
 
     def abroad(self) -> str:

@@ -43,9 +43,9 @@ STREET = rule(
 # "Flat 2, 14 Elm Close" (unit first), "Bardelebenweg 1166", "Rúa do Vagalume, 1166" (number after the street)
 UNIT_FIRST = rule(rf"\b(?:Flat|Apt|Apartment|Unit|Suite)\s+[A-Za-z0-9-]+,\s*\d{{1,5}}[A-Za-z]?\s+(?:{_CAP}\s+){{1,3}}(?:{_STREET_TYPES})\b\.?", C.ADDRESS)
 NUMBER_AFTER = rule(
-    rf"(?<![\w'’.-])(?:[A-ZÀ-Ý][\wÀ-ÿ'’.-]*(?:strasse|straße|str\.|weg|gasse|allee|platz|laan|straat|gatan|vej|veien|katu|utca|ulica|sokağı)"
-    rf"|(?:Rua|Avenida|Av\.|Calle|Via|Viale|Rúa|Carrera|Rue|Boulevard|Chemin|Al\.|ul\.)\s+(?:[\wÀ-ÿ'’.-]+\s+){{0,5}}?[\wÀ-ÿ'’.-]+)"
-    rf",?\s+\d{{1,5}}[A-Za-z]?(?![\w/])",
+    r"(?<![\w'’.-])(?:[A-ZÀ-Ý][\wÀ-ÿ'’.-]*(?:strasse|straße|str\.|weg|gasse|allee|platz|laan|straat|gatan|vej|veien|katu|utca|ulica|sokağı)"
+    r"|(?:Rua|Avenida|Av\.|Calle|Via|Viale|Rúa|Carrera|Rue|Boulevard|Chemin|Al\.|ul\.)\s+(?:[\wÀ-ÿ'’.-]+\s+){0,5}?[\wÀ-ÿ'’.-]+)"
+    r",?\s+\d{1,5}[A-Za-z]?(?![\w/])",
     C.ADDRESS,
 )
 # Rural routes and highway contract boxes: "RR 2 Box 117", "Rt 4, Box 22", "HC 61 Box 12", "Star Route 2", "Route 9"

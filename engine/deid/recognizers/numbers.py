@@ -72,7 +72,7 @@ AGES = (
     rule(rf"(?<![\w.])(?P<phi>{_OLD_ANY}){_YEARS_AFTER}", C.AGE),
     rule(rf"(?<![\w.-]){_OLD_ANY}(?![\w-]|\.\d|/|\s*(?:%|mg|kg|lbs?|bpm|beats|mm|cm|percent|minutes|min\b|mmHg))", C.AGE, before=_AGE_BEFORE),
     rule(rf"(?<![\w.]){_OLD}'?s\b", C.AGE, before=r"(?i:\bin\s+(?:his|her|their|the)\s+(?:late\s+|early\s+|mid-?\s*)?)"),
-    rule(rf"(?<![\w.])(?i:ninet(?:ies))\b", C.AGE, before=r"(?i:\bin\s+(?:his|her|their|the)\s+(?:late\s+|early\s+|mid-?\s*)?)"),
+    rule(r"(?<![\w.])(?i:ninet(?:ies))\b", C.AGE, before=r"(?i:\bin\s+(?:his|her|their|the)\s+(?:late\s+|early\s+|mid-?\s*)?)"),
     rule(rf"(?<![\w.])(?P<phi>{_OLD})(?=\s?(?:yo|y|M|F)\b)", C.AGE),
     # "Faith Morningstar, ninety-one, from ...", "Smith (97) admitted": an age in apposition to a name
     rule(rf"(?<![\w.-])(?P<phi>{_OLD_ANY})(?=\s*[,)]\s*[a-z]|\s*\)\s)", C.AGE, 0.7, before=r"[A-Za-z]\s*(?:,\s*|\()"),
