@@ -3,13 +3,14 @@
 import sys
 
 from schemas.cli import Command, main
+from schemas.threads import AUTO
 
 COMMANDS = [
-    Command("run", "engine.cli.run", "serve the stream: DocumentReference from Kafka in, FHIR Condition suggestions out"),
-    Command("code", "engine.cli.code", "run the same pipeline on NDJSON/Bundle files and write the results, without Kafka"),
+    Command("run", "engine.cli.run", "serve the stream: DocumentReference from Kafka in, FHIR Condition suggestions out", threads=AUTO),
+    Command("code", "engine.cli.code", "run the same pipeline on NDJSON/Bundle files and write the results, without Kafka", threads=AUTO),
     Command("deid", "engine.cli.deid", "de-identify plain text or NDJSON for inspection"),
     Command("worklist", "engine.cli.worklist", "the coding worklist: list, claim, show, decide, complete"),
-    Command("replay", "engine.cli.replay", "re-run audited notes through another model version and report the differences"),
+    Command("replay", "engine.cli.replay", "re-run audited notes through another model version and report the differences", threads=AUTO),
     Command("evaluate-feedback", "engine.cli.evaluate_feedback", "join suggestions with coder decisions: precision, recall, F1, acceptance per model and code"),
     Command("config", "engine.cli.config", "validate the ICDCODER_* environment and print the settings (secrets masked)"),
 ]
