@@ -12,13 +12,14 @@ FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
 DATA_DIR ?= $(abspath ../shared/data)
 export ICDCODER_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: setup servers tools demo workbench-demo test bench bench-quick clean help
+.PHONY: setup servers tools demo workbench-demo test bench bench-quick gpu-check gpu-wheels clean help
 help:
 	@echo "make setup  - create .venv and install everything (idempotent)"
 	@echo "make demo   - the whole loop end to end on the embedded default"
 	@echo "make workbench-demo - the demo again (trained model reused), then its worklist in the coders' workbench"
 	@echo "make test   - start what the tests need and run pytest"
 	@echo "make bench  - benchmarks (bench/results); make bench-quick for minutes"
+	@echo "make gpu-check - the GPU check (bench/README.md); on a CPU its reduced rehearsal"
 
 setup: $(STAMP)
 
@@ -65,6 +66,16 @@ bench: setup servers tools
 
 bench-quick: setup servers tools
 	$(PY) -m bench run --quick --data-dir "$(ICDCODER_DATA_DIR)" --out bench/results
+
+# The GPU check: on a GPU machine the full check, here its CPU rehearsal. On the lent GPU machine (no make
+# setup there) run the one line in bench/README.md, "The day a GPU is lent", after `make gpu-wheels` here.
+gpu-check: setup
+	$(PY) -m bench run --only gpu --out bench/results
+
+# Wheels of bench/gpu-requirements.txt for the lent GPU machine's Python (3.12, manylinux x86_64), carried there
+gpu-wheels: setup
+	$(PY) -m pip download -q --only-binary=:all: --no-deps --implementation cp --python-version 3.12 \
+		--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 -d bench/gpu-wheels -r bench/gpu-requirements.txt
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

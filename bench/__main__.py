@@ -7,7 +7,7 @@ from schemas.cli import Command, main
 
 COMMANDS = [
     Command("demo", "bench.cli.demo", "the whole loop on one machine: data, model, export, Kafka, Triton, Redis, engine"),
-    Command("run", "bench.cli.run", "benchmarks: the paper's tables on public data, and speed"),
+    Command("run", "bench.cli.run", "benchmarks: the paper's tables on public data, and speed", threads="1"),
     Command("deid-eval", "bench.cli.deid_eval", "measure de-identification recall/precision per PHI category on notes with gold spans"),
 ]
 

@@ -7,7 +7,8 @@ with the project's own steps (prepare, vocab, pretrain, finetune, export) and re
 - ``ehr_encoder``: EHR-BERT pretrained from scratch with that vocabulary (``trainer.pretrain.train``);
 - ``speed_run`` / ``speed_repository``: the BERT-XML the speed families run, exported to a Triton model
   repository (``trainer.export.repository``): full mode's Table 2 row "EHR-BERT 1,024 + XML" (trained, so the engine's
-  per-suggestion costs are realistic); quick mode's tiny model after two optimizer steps (shape only).
+  per-suggestion costs are realistic); quick mode's tiny model after two optimizer steps (shape only);
+  ``export_variant(name, **options)``: the same run exported with other options (int8, unfused graph).
 """
 
 from __future__ import annotations
@@ -129,9 +130,18 @@ class Artifacts:
         """``speed_run`` exported: config.pbtxt is the CPU (Python backend) variant the local tritonserver serves."""
         from trainer.export.repository import ExportOptions, export_model
 
-        repo = self.root / "model_repository"
+        repo = self.root / "model_repository-fused"  # new name: an unfused export in an older work directory is not reused
         options = ExportOptions(name=MODEL_NAME, variants=("cpu-python", "gpu-onnxruntime"))
         self._timed_build("Triton model repository", repo / MODEL_NAME / "1" / "model.onnx", lambda: export_model(self.speed_run, repo, options))
+        return repo
+
+    def export_variant(self, name: str, **options: object) -> Path:
+        """``speed_run`` exported with other ``ExportOptions`` (e.g. ``int8=True``) into its own repository."""
+        from trainer.export.repository import ExportOptions, export_model
+
+        repo = self.root / "export-variants" / name
+        export = ExportOptions(name=MODEL_NAME, variants=("cpu-python",), **options)
+        self._timed_build(f"model exported as {name}", repo / MODEL_NAME / "1" / "model.onnx", lambda: export_model(self.speed_run, repo, export))
         return repo
 
     @classmethod

@@ -16,7 +16,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-FAMILIES = ("quality", "inference", "training", "deid", "pipeline", "context", "workbench", "chaos")
+FAMILIES = ("quality", "inference", "training", "shared", "deid", "pipeline", "context", "workbench", "chaos", "gpu")
+DEFAULT_FAMILIES = FAMILIES[:-1]  # `gpu` runs on request (--only gpu): the GPU check, or its CPU rehearsal
+NO_DATA_FAMILIES = ("gpu",)  # families that need no public data (random inputs)
 
 
 @dataclass(frozen=True)

@@ -54,13 +54,31 @@ def quality_section(r: dict[str, Any]) -> list[str]:
 
 def inference_section(r: dict[str, Any]) -> list[str]:
     m, n = r["model"], r["notes"]
+    fused = ", ".join(f"{op} {k}" for op, k in (m.get("fused_operators") or {}).items()) or "none"
     lines = ["## Inference speed", "", f"{r['what']}. Model: BERT-XML, `{m['encoder']}` encoder, {m['codes']} codes, evidence top-{m['evidence_top_k']}; "
-             f"{n['n']} MTSamples notes (word pieces p50 {n['word_pieces_p50']}, p90 {n['word_pieces_p90']}, max {n['word_pieces_max']}); "
-             f"{r['threads']} thread(s) each, {r['batch_segments']} segments per batch.", ""]
-    lines += _table(["runtime", "padding", "max len", "notes/s", "real tokens/s", "ms/note", "real-token share"],
-                    [[c["runtime"], c["padding"], c["max_length"], c["notes_per_s"], c["real_tokens_per_s"], c["ms_per_note"], f"{c['real_token_share']:.0%}"]
-                     for c in r["comparisons"]])
-    lines += ["", "Cost growth with max length (onnxruntime, fixed padding; paper: doubling the length roughly tripled the time):", ""]
+             f"exported graph's fused operators: {fused}; {n['n']} MTSamples notes (word pieces p50 {n['word_pieces_p50']}, p90 {n['word_pieces_p90']}, "
+             f"max {n['word_pieces_max']}); {r['threads']} thread(s) each; {r.get('request_segments', r['batch_segments'])} segment(s) per request bucketed "
+             f"(the engine's default), {r['batch_segments']} per batch with fixed padding; {r['timing']}.", ""]
+    eager = {c["padding"]: c["notes_per_s"] for c in r["comparisons"] if c["runtime"].startswith("pytorch")}
+    lines += _table(["runtime", "padding", "max len", "notes/s", "x PyTorch eager", "real tokens/s", "ms/note", "real-token share"],
+                    [[c["runtime"], c["padding"], c["max_length"], c["notes_per_s"], f"{c['notes_per_s'] / eager[c['padding']]:.2f}x" if eager.get(c["padding"]) else "",
+                      c["real_tokens_per_s"], c["ms_per_note"], f"{c['real_token_share']:.0%}"] for c in r["comparisons"]])
+    g = r.get("goals")
+    if g:
+        acc = g["int8_accuracy"]
+        lines += ["", f"Goals (bucketed, max length {r['comparisons'][0]['max_length']}): embedded fp32 >= {g['embedded_vs_eager']['goal']}x PyTorch eager: "
+                  f"{g['embedded_vs_eager']['ratio']}x, **{_f(g['embedded_vs_eager']['met'])}**; int8 >= {g['int8_vs_embedded']['goal']}x embedded fp32: "
+                  f"{g['int8_vs_embedded']['ratio']}x, **{_f(g['int8_vs_embedded']['met'])}**; int8 official MAP and micro-AUC within {acc['goal']} of fp32: "
+                  f"largest change {_f(acc['max_abs_delta'], 4)}, **{_f(acc['met'])}**. Fastest fp32 runtime here: {g.get('fastest_fp32_runtime')}; "
+                  f"fastest of all: {g.get('fastest_runtime')}."]
+    if r.get("accuracy"):
+        a0 = r["accuracy"][0]
+        lines += ["", f"Accuracy on CodiEsp {a0['split']} ({a0['notes']} notes; official MAP = CodiEsp's, over all gold codes)"
+                  + ("" if m.get("trained", True) else "; quick mode: the model is untrained, the changes say little") + ":", ""]
+        lines += _table(["runtime", "micro-AUC", "official MAP", "change in micro-AUC", "change in official MAP"],
+                        [[a["runtime"], _f(a["micro_auc"], 4), _f(a["official_map"], 4), _f(a.get("delta_micro_auc"), 4), _f(a.get("delta_official_map"), 4)]
+                         for a in r["accuracy"]])
+    lines += ["", "Cost growth with max length (embedded default, fixed padding; paper: doubling the length roughly tripled the time):", ""]
     lines += _table(["max len", "segments", "ms/segment", "x previous", "ms/note", "x previous"],
                     [[g["max_length"], g["segments"], g["ms_per_segment"], g.get("ms_per_segment_ratio_to_previous"), g["ms_per_note"],
                       g.get("ms_per_note_ratio_to_previous")] for g in r["cost_growth"]])
@@ -74,6 +92,37 @@ def training_section(r: dict[str, Any]) -> list[str]:
             (("MLM pretraining", r["pretraining"]), ("BERT-XML fine-tuning", r["finetuning_bert_xml"]))]
     rows += [[f"quality row: {q['row']}", q["steps"], "", "", q["tokens_per_s"]] for q in r.get("quality_rows", [])]
     return lines + _table(["what", "steps", "real tokens", "seconds", "tokens/s"], rows)
+
+
+def shared_section(r: dict[str, Any]) -> list[str]:
+    d = r["slowdown"]["defaults"]
+    lines = ["## Training on a shared machine", "", f"{r['what']}; {r['steps']} steps each, {r['cores']} cores. Goal: beside the busy process at most "
+             f"{r['goal_max_slowdown']}x slower than alone, with the defaults: {d['slowdown']}x, **{_f(d['met'])}**.", ""]
+    lines += _table(["settings", "condition", "threads (plan)", "steps/s", "training s", "command s"],
+                    [[x["settings"], x["condition"], f"{x['threads']} ({x['thread_plan']})", x["steps_per_s"], x["train_seconds"], x["command_seconds"]] for x in r["rows"]])
+    lines += ["", "Slowdown beside the busy process: " + "; ".join(f"{label} {s['slowdown']}x" for label, s in r["slowdown"].items()) + "."]
+    return lines
+
+
+def gpu_section(r: dict[str, Any]) -> list[str]:
+    z = r["sizes"]
+    lines = ["## GPU check", "", f"{r['what']}. Device: {r['device']}; torch {r['torch']}; onnxruntime providers: {', '.join(r['onnxruntime_providers'])}; "
+             f"`{z['encoder']}` encoder, batch {z['batch']}, {z['steps']} timed steps after {z['warmup']} warm-up. MFU against the GPU's dense bf16/fp16 "
+             "tensor-core peak (so fp32 rows are low by design; n/a on CPU).", ""]
+    lines += _table(["task", "length", "precision", "attention", "tokens/s", "ms/step", "MFU", "peak GiB"],
+                    [[t["task"], t["length"], t["precision"], t["attention"], t.get("tokens_per_s", t.get("skipped") or t.get("error")), t.get("ms_per_step"),
+                      t.get("mfu"), t.get("max_memory_gib")] for t in r["training"]])
+    lines += ["", "Cost of a sequence at the longer length over the shorter (paper: ~3x; goal <= 2.2x with flash attention, bf16/fp16 fine-tuning):", ""]
+    lines += _table(["task", "precision", "attention", "ratio", "goal"],
+                    [[c["task"], c["precision"], c["attention"], c["ratio"], c.get("met", "")] for c in r["cost_ratio"]])
+    lines += ["", "Inference (sequences per second, batch of equal-length sequences):", ""]
+    lines += _table(["runtime", "precision", "length", "sequences/s"],
+                    [[i["runtime"], i["precision"], i["length"], i.get("sequences_per_s", i.get("skipped") or i.get("error"))] for i in r["inference"]])
+    lines += ["", "Reduced vs full precision, same weights and inputs: " + "; ".join(
+        f"{p['precision']} ({p.get('runtime', '?')}): max |probs diff| {_f(p.get('max_abs_probs'), 5)}, max |evidence weight diff| "
+        f"{_f(p.get('max_abs_weights'), 5)}, evidence positions agree {_f(p.get('positions_agree'))}" if "error" not in p and "skipped" not in p
+        else f"{p['precision']}: {p.get('error') or p.get('skipped')}" for p in r["parity"]) + "."]
+    return lines
 
 
 def deid_section(r: dict[str, Any]) -> list[str]:
@@ -202,13 +251,18 @@ def chaos_section(r: dict[str, Any]) -> list[str]:
 def _measured_line(r: dict[str, Any]) -> str:
     m = r.get("machine", {})
     load = m.get("load_average_1_5_15") or ["?"]
-    return f"\n_Measured {m.get('date_utc', '?')} UTC, commit {m.get('git_commit', '?')}, load average {load[0]} at the start, {r.get('family_seconds', 0) / 60:.1f} min._"
+    line = f"\n_Measured {m.get('date_utc', '?')} UTC, commit {m.get('git_commit', '?')}, load average {load[0]} at the start, {r.get('family_seconds', 0) / 60:.1f} min"
+    sampled = r.get("load") or {}
+    if sampled.get("busy_elsewhere_mean") is not None:
+        line += f"; other processes kept {sampled['busy_elsewhere_mean']} core(s) busy on average (p90 {sampled['busy_elsewhere_p90']})"
+    line += "._"
+    if sampled.get("warning"):
+        line += f"\n\n> **Load warning:** {sampled['warning']}."
+    return line
 
 
-SECTIONS = {"quality": quality_section, "inference": inference_section, "training": training_section, "deid": deid_section, "pipeline": pipeline_section,
-            "context": context_section,
-            "workbench": workbench_section,
-            "chaos": chaos_section}
+SECTIONS = {"quality": quality_section, "inference": inference_section, "training": training_section, "shared": shared_section, "deid": deid_section,
+            "pipeline": pipeline_section, "context": context_section, "workbench": workbench_section, "chaos": chaos_section, "gpu": gpu_section}
 
 
 def render_summary(results: dict[str, dict[str, Any]], run_info: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from bench.artifacts import Artifacts
-from bench.common import FAMILIES, BenchConfig, Stopwatch, read_results, say, write_result
+from bench.common import DEFAULT_FAMILIES, FAMILIES, BenchConfig, Stopwatch, read_results, say, write_result
+from bench.load import LoadMonitor
 from bench.machine import describe_machine
 from bench.report import render_summary
 
@@ -17,12 +18,13 @@ log = logging.getLogger(__name__)
 MODULES = {"quality": "bench.families.quality", "inference": "bench.families.inference", "training": "bench.families.training",
            "deid": "bench.families.deid", "pipeline": "bench.families.pipeline", "context": "bench.families.context",
            "workbench": "bench.families.workbench",
-           "chaos": "bench.families.chaos"}
+           "chaos": "bench.families.chaos",
+           "shared": "bench.families.shared", "gpu": "bench.families.gpu"}
 RUN_FILE = "run.json"
 SUMMARY_FILE = "SUMMARY.md"
 
 
-def run_benchmarks(cfg: BenchConfig, families: Sequence[str] = FAMILIES, note: str | None = None, artifacts: Artifacts | None = None) -> Path:
+def run_benchmarks(cfg: BenchConfig, families: Sequence[str] = DEFAULT_FAMILIES, note: str | None = None, artifacts: Artifacts | None = None) -> Path:
     """Each family in FAMILIES order; a failing family is reported (run.json, SUMMARY.md) and the others still run.
     ``artifacts``: some already built (``Artifacts.prebuilt``). Returns the SUMMARY.md path."""
     import torch
@@ -36,7 +38,7 @@ def run_benchmarks(cfg: BenchConfig, families: Sequence[str] = FAMILIES, note: s
         for family in chosen:
             say(f"=== {family} ({cfg.mode} mode) ===")
             machine = describe_machine()  # per family: the load average at its start
-            with Stopwatch() as sw:
+            with Stopwatch() as sw, LoadMonitor(cfg.threads) as load:
                 try:
                     payload = importlib.import_module(MODULES[family]).run(cfg, art)
                 except Exception as err:  # noqa: BLE001 - reported in run.json and SUMMARY.md
@@ -44,6 +46,9 @@ def run_benchmarks(cfg: BenchConfig, families: Sequence[str] = FAMILIES, note: s
                     errors[family] = f"{type(err).__name__}: {err}"[:500]
                     continue
             payload["family_seconds"] = round(sw.seconds, 1)
+            payload["load"] = load.result()
+            if payload["load"]["warning"]:
+                say(f"WARNING {family}: {payload['load']['warning']}")
             path = write_result(cfg, family, payload, machine)
             seconds[family] = round(sw.seconds, 1)
             say(f"{family} done in {sw.seconds:.0f} s -> {path}")

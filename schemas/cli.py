@@ -1,7 +1,9 @@
 """One command-line style for ``python -m trainer``, ``python -m engine`` and ``python -m bench``.
 
 Each subcommand is a module with ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported
-only when their subcommand runs, so ``--help`` is instant and the engine never pulls in torch.
+only when their subcommand runs, so ``--help`` is instant and the engine never pulls in torch. A command
+that computes declares ``threads`` (its ``--threads`` default): the thread plan (``schemas.threads``) is
+applied before its module, and so torch or onnxruntime, is imported, and ``args.threads`` is the number.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Command:
     name: str
     module: str  # dotted module path with add_arguments() and run()
     help: str  # one line, shown by --help
+    threads: str | None = None  # default of the shared --threads option ("auto" or a number); None: no option
 
 
 def default_data_dir() -> Path:
@@ -48,7 +51,18 @@ def main(prog: str, description: str, commands: list[Command], argv: list[str] |
         args = parser.parse_args(argv)  # handles --help, or reports the missing/unknown command
         parser.print_help()
         return 2
-    module = importlib.import_module(by_name[chosen].module)
+    command = by_name[chosen]
+    plan = None
+    if command.threads is not None:
+        from schemas import threads
+
+        try:  # before the module is imported: torch and OpenMP read the environment once, when loaded
+            plan = threads.apply_threads(threads.plan_threads(threads.pre_parse_threads(argv, command.threads)))
+        except threads.ThreadsError as err:
+            print(f"{prog} {chosen}: error: {err}", file=sys.stderr)
+            return 2
+        threads.add_threads_argument(subparsers[chosen], command.threads)
+    module = importlib.import_module(command.module)
     module.add_arguments(subparsers[chosen])
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -57,6 +71,9 @@ def main(prog: str, description: str, commands: list[Command], argv: list[str] |
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(_mask_log_record)
+    if plan is not None:
+        args.threads = plan.threads
+        logging.getLogger(prog.split()[-1]).info("threads: %s", plan.describe())
     try:
         status = int(module.run(args) or 0)
         sys.stdout.flush()  # here, not at interpreter exit, so a closed pipe is handled below

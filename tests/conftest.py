@@ -1,5 +1,11 @@
 """Shared fixtures live in tests/fixtures/, one module per area, registered here."""
 
+import os
+
+# One thread for everything the suite runs (in-process commands and the servers and commands it starts): the
+# CI machine has 2 cores and tests are not speed measurements. Tests of the thread policy unset it.
+os.environ.setdefault("ICDCODER_THREADS", "1")
+
 pytest_plugins = [
     "tests.fixtures.data",  # data directory, synthetic notes, prepared datasets
     "tests.fixtures.tokenizer",  # a tiny WordPiece tokenizer trained on synthetic text

@@ -25,12 +25,11 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench.demo_recipe import SYNTHETIC_NOTES, SYNTHETIC_SEED, Step, training_steps
 from schemas.cli import UserError
-from trainer.data.dataset import evaluation_split, load_split, split_path
+from trainer.data.dataset import evaluation_split, load_split
 
 PY = sys.executable
-SYNTHETIC_NOTES = 1000
-SYNTHETIC_SEED = 7
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,27 +50,17 @@ def run(args: argparse.Namespace) -> int:
     data, repo = out / "data", out / "model_repository"
     started = time.monotonic()
 
+    steps = training_steps(out, args.codiesp)
     _banner("1/5 prepare the dataset (de-identified)")
-    source = ["--codiesp", str(args.codiesp)] if args.codiesp else ["--synthetic", str(SYNTHETIC_NOTES), "--seed", str(SYNTHETIC_SEED)]
-    _step(args, data / "labels.json", ["prepare", *source, "--out", str(data), "--min-train-positives", "5"])
-    train_notes = [str(split_path(data, "train"))]
+    _step(args, steps["prepare"])
 
     _banner("2/5 vocabulary, pretraining, fine-tuning, evaluation, export")
-    _step(args, out / "vocab" / "tokenizer.json",
-          ["vocab", "--out", str(out / "vocab"), "--sources", "--notes", *train_notes, "--vocab-size", "4000", "--no-deid"])
-    _step(args, out / "pretrain" / "model" / "config.json",
-          ["pretrain", "--init", "tiny", "--tokenizer", str(out / "vocab"), "--sources", "--notes", *train_notes,
-           "--no-deid", "--max-length", "256", "--max-steps", "300", "--batch-size", "16", "--lr", "1e-3",
-           "--out", str(out / "pretrain")])
-    _step(args, out / "run" / "thresholds.json",
-          ["finetune", "--data", str(data), "--preset", "bert-xml-512", "--encoder", str(out / "pretrain" / "model"),
-           # 128-token segments (notes are split and max-pooled, paper 4.1) keep a CPU run to a minute or two
-           "--max-length", "128", "--epochs", "15", "--batch-size", "16", "--lr", "1e-3", "--out", str(out / "run")])
+    for name in ("vocab", "pretrain", "finetune"):
+        _step(args, steps[name])
     eval_split = evaluation_split(data)
-    _step(args, out / "evaluation" / f"eval_{eval_split}.json",
-          ["evaluate", "--run", str(out / "run"), "--data", str(data), "--split", eval_split, "--out", str(out / "evaluation")])
-    _step(args, repo / "bert_xml" / "1" / "model.onnx",
-          ["export", "--run", str(out / "run"), "--repository", str(repo), "--variant", "cpu-python"])
+    _step(args, Step("evaluate", out / "evaluation" / f"eval_{eval_split}.json",
+                     ("evaluate", "--run", str(out / "run"), "--data", str(data), "--split", eval_split, "--out", str(out / "evaluation"))))
+    _step(args, Step("export", repo / "bert_xml" / "1" / "model.onnx", ("export", "--run", str(out / "run"), "--repository", str(repo), "--variant", "cpu-python")))
 
     _banner("3/5 start Kafka (Tansu), Redis and Triton")
     from bench.devservers.environment import engine_environment, kafka_settings, topic_names
@@ -135,14 +124,14 @@ def _banner(text: str) -> None:
     print(f"\n=== {text} ===", flush=True)
 
 
-def _step(args: argparse.Namespace, marker: Path, command: list[str]) -> None:
+def _step(args: argparse.Namespace, step: Step) -> None:
     """Run one ``python -m trainer`` step unless its output already exists (reuse across demo runs)."""
-    if marker.exists() and not args.fresh:
-        print(f"reusing {marker.parent} (--fresh to redo)")
+    if step.marker.exists() and not args.fresh:
+        print(f"reusing {step.marker.parent} (--fresh to redo)")
         return
-    print("$ python -m trainer " + " ".join(command), flush=True)
-    if subprocess.run([PY, "-m", "trainer", *command]).returncode != 0:
-        raise UserError(f"step `trainer {command[0]}` failed (see above)")
+    print("$ python -m trainer " + " ".join(step.argv), flush=True)
+    if subprocess.run([PY, "-m", "trainer", *step.argv]).returncode != 0:
+        raise UserError(f"step `trainer {step.name}` failed (see above)")
 
 
 def _held_out_notes(args: argparse.Namespace, data: Path, split: str) -> list:

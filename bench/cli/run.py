@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.common import FAMILIES
+from bench.common import DEFAULT_FAMILIES, FAMILIES, NO_DATA_FAMILIES
 from schemas.cli import UserError, default_data_dir
 
 
@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results directory (JSON per family, SUMMARY.md)")
     parser.add_argument("--work-dir", type=Path, default=Path("bench/work"), help="models, datasets, logs (large; reused between runs)")
     parser.add_argument("--quick", action="store_true", help="minutes instead of hours: tiny models, few steps, a subset of rows")
-    parser.add_argument("--only", nargs="+", choices=FAMILIES, default=list(FAMILIES), metavar="FAMILY", help=f"families to run: {', '.join(FAMILIES)}")
-    parser.add_argument("--threads", type=int, default=1, help="torch/onnxruntime intra-op threads (default 1: per-core figures)")
+    parser.add_argument("--only", nargs="+", choices=FAMILIES, default=list(DEFAULT_FAMILIES), metavar="FAMILY",
+                        help=f"families to run: {', '.join(FAMILIES)} (default: all but gpu, the GPU check: bench/README.md)")
     parser.add_argument("--note", help="a line for SUMMARY.md (e.g. 'shared machine, other jobs running')")
     parser.add_argument("--report-only", action="store_true", help="only rewrite SUMMARY.md from the JSON results in --out")
 
@@ -38,11 +38,10 @@ def run(args: argparse.Namespace) -> int:
         print(summary.read_text(encoding="utf-8"))
         return 0
 
-    for sub in ("codiesp", "mtsamples"):
+    needs_data = any(f not in NO_DATA_FAMILIES for f in args.only)
+    for sub in ("codiesp", "mtsamples") if needs_data else ():
         if not (args.data_dir / sub).is_dir():
             raise UserError(f"--data-dir {args.data_dir} has no {sub}/ directory (set ICDCODER_DATA_DIR or pass --data-dir)")
-    if args.threads < 1:
-        raise UserError(f"--threads must be >= 1 (got {args.threads})")
     cfg = BenchConfig(data_dir=args.data_dir.resolve(), out_dir=args.out, work_dir=args.work_dir.resolve(), quick=args.quick, threads=args.threads)
     summary = run_benchmarks(cfg, args.only, args.note)
     print(summary.read_text(encoding="utf-8"))

@@ -1,9 +1,10 @@
 """trainer export: repository layout, metadata, configs checked against the graph, ONNX/PyTorch parity on
-real notes, fp16, versioning and bad input. Serving through the real Triton is tests/deploy/test_triton_serving.py."""
+real notes, the fused graph (one Attention node per layer), fp16, int8, versioning and bad input. Serving through the real Triton is tests/deploy/test_triton_serving.py."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -103,9 +104,55 @@ def test_fp16_export(tiny_xml_run_dir, tmp_path, parity_batches, served_referenc
 
     result = export_model(tiny_xml_run_dir, tmp_path / "repo", ExportOptions(fp16=True))
     assert result.metadata.precision == "fp16"
+    assert result.fused_ops["Attention"] == 2 and result.fused_ops["SkipLayerNormalization"] == 4  # GPU profile: everything fused
     parity = check_parity(served_reference, result.version_dir / ONNX_FILE, parity_batches, tie_gap=5e-2)
     print(f"fp16 ONNX vs fp32 PyTorch on real notes: {parity}")
     assert parity.max_abs_probs < 5e-2 and parity.max_abs_weights < 5e-2 and parity.positions_agree == 1.0
+
+
+def test_exported_graph_is_fused_one_attention_node_per_layer(exported_model_repo, tiny_xml_run_dir):
+    from trainer.export.optimize import op_counts
+    from trainer.models.run_dir import ENCODER_CONFIG_FILE
+
+    layers = json.loads((tiny_xml_run_dir / ENCODER_CONFIG_FILE).read_text())["num_hidden_layers"]
+    counts = op_counts(exported_model_repo / MODEL_NAME / "1" / ONNX_FILE)
+    assert counts["Attention"] == layers == 2
+    # CPU profile: the attention only; LayerNorm stays the ONNX operator onnxruntime runs faster on CPU
+    assert counts["SkipLayerNormalization"] == counts["EmbedLayerNormalization"] == 0 and counts["LayerNormalization"] == 2 * layers + 1
+
+
+def test_unfusable_attention_is_refused(tiny_xml_run_dir, tmp_path, monkeypatch):
+    """The SDPA graph (what exporting without eager attention gives) has no pattern the optimizer fuses: the
+    export stops instead of shipping the slow graph."""
+    import contextlib
+
+    from trainer.export import onnx_graph
+    from trainer.export.repository import ExportOptions, export_model
+
+    monkeypatch.setattr(onnx_graph, "eager_attention", lambda module: contextlib.nullcontext())
+    with pytest.raises(UserError, match="attention fusion failed: 0 fused Attention nodes for 2 encoder layers"):
+        export_model(tiny_xml_run_dir, tmp_path / "repo", ExportOptions())
+    assert not (tmp_path / "repo" / MODEL_NAME).exists()
+    plain = export_model(tiny_xml_run_dir, tmp_path / "plain", ExportOptions(fuse=False))  # the opt-out keeps the plain graph
+    assert plain.fused_ops == {} and plain.parity.within(1e-4)
+
+
+def test_int8_export(tiny_xml_run_dir, exported_model_repo, tmp_path, parity_batches, served_reference):
+    from trainer.export.onnx_graph import check_parity
+    from trainer.export.optimize import op_counts
+    from trainer.export.repository import ExportOptions, export_model
+
+    result = export_model(tiny_xml_run_dir, tmp_path / "repo", ExportOptions(int8=True, variants=("cpu-python",)))
+    onnx_path = result.version_dir / ONNX_FILE
+    assert result.metadata.precision == "int8" and result.fused_ops["Attention"] == 2
+    counts = op_counts(onnx_path, ("QAttention", "MatMulInteger", "Attention"))
+    assert counts["QAttention"] == 2 and counts["Attention"] == 0 and counts["MatMulInteger"] >= 3 * 2  # 3 products per layer + head
+    assert onnx_path.stat().st_size < 0.6 * (exported_model_repo / MODEL_NAME / "1" / ONNX_FILE).stat().st_size
+    parity = check_parity(served_reference, onnx_path, parity_batches, tie_gap=5e-2)
+    print(f"int8 ONNX vs fp32 PyTorch on real notes: {parity}")
+    assert parity.within(5e-2)
+    with pytest.raises(UserError, match="choose one of --fp16"):
+        export_model(tiny_xml_run_dir, tmp_path / "both", ExportOptions(int8=True, fp16=True))
 
 
 def test_second_export_adds_a_version_and_keeps_the_first(exported_model_repo, tiny_xml_run_dir, tmp_path):

@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"others configs/<variant>.pbtxt (tritonserver --model-config-name). Default: {', '.join(ExportOptions.variants)}")
     parser.add_argument("--version", type=int, default=None, help="version number (default: highest existing + 1); never overwrites")
     parser.add_argument("--fp16", action="store_true", help="fp16 weights/activations (GPU); inputs/outputs keep their types")
+    parser.add_argument("--int8", action="store_true", help="int8 weights, dynamic quantization (CPU serving: embedded engine, cpu-python); "
+                                                             "accuracy change measured by the inference benchmark")
+    parser.add_argument("--no-fuse", dest="fuse", action="store_false",
+                        help="keep the plain graph (default: fused attention/LayerNorm/GELU operators, checked one Attention node per layer)")
     parser.add_argument("--top-k", type=int, default=ExportOptions.top_k, help="evidence tokens per code computed in the graph (0: probs only)")
     parser.add_argument("--tensorrt", action="store_true", help="enable the TensorRT accelerator block in the GPU config (commented out otherwise)")
     parser.add_argument("--max-batch-size", type=int, default=ServingConfig.max_batch_size, help="Triton max_batch_size (segments)")
@@ -39,12 +43,14 @@ def run(args: argparse.Namespace) -> int:
                             gpu_instances=args.gpu_instances, cpu_threads=args.cpu_threads, tensorrt=args.tensorrt,
                             site_packages=args.site_packages)
     options = ExportOptions(name=args.name, variants=tuple(args.variant or ExportOptions.variants), fp16=args.fp16,
-                            top_k=args.top_k, version=args.version, serving=serving,
+                            int8=args.int8, fuse=args.fuse, top_k=args.top_k, version=args.version, serving=serving,
                             context_policy=ContextPolicy(negated=args.context_negated, family=args.context_family))
     result = export_model(args.run, args.repository, options)
     print(f"exported {args.run} -> {result.version_dir} ({result.metadata.precision}, {len(result.metadata.labels)} codes, "
           f"evidence top-k {result.metadata.evidence_top_k}) in {result.seconds:.1f} s")
     print(f"parity with PyTorch: {result.parity}")
+    if result.fused_ops:
+        print("fused operators: " + ", ".join(f"{op} {n}" for op, n in result.fused_ops.items() if n))
     for path in result.configs:
         print(f"config: {path}")
     return 0

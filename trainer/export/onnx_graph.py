@@ -7,6 +7,7 @@ attention (the evidence the engine highlights), so one inference call returns ev
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ import onnx
 import onnxruntime as ort
 import torch
 from torch import nn
+from transformers import PreTrainedModel
 
 from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS, output_names
+from schemas.threads import configure_onnxruntime
 
 log = logging.getLogger(__name__)
 OPSET = 17
@@ -55,14 +58,35 @@ def example_batch(vocab_size: int, n_special: int, lengths: tuple[int, ...] = (3
     return ids.masked_fill(mask == 0, 0), mask
 
 
+def transformer_encoders(module: nn.Module) -> list[PreTrainedModel]:
+    """The Hugging Face models (the BERT encoder) inside a coder; none for bi-GRU."""
+    return [m for m in module.modules() if isinstance(m, PreTrainedModel)]
+
+
+@contextlib.contextmanager
+def eager_attention(module: nn.Module):
+    """Transformers' eager attention inside ``module`` while exporting: its graph is the pattern onnxruntime's
+    transformer optimizer fuses into one Attention node per layer (the SDPA graph is not). Same numbers."""
+    encoders = transformer_encoders(module)
+    before = [m.config._attn_implementation for m in encoders]
+    for m in encoders:
+        m.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        for m, implementation in zip(encoders, before):
+            m.set_attn_implementation(implementation)
+
+
 def export_onnx(served: ServedCoder, path: Path, example: tuple[torch.Tensor, torch.Tensor], n_codes: int) -> None:
-    """TorchScript-based exporter (dynamo=False: fast and stable with transformers' BERT); batch and token
-    axes dynamic; the code and k axes of the outputs written as fixed sizes."""
+    """TorchScript-based exporter (dynamo=False: fast and stable with transformers' BERT) with eager attention
+    (fusable, ``trainer.export.optimize``); batch and token axes dynamic; the code and k axes of the outputs
+    written as fixed sizes."""
     names = output_names(bool(served.top_k))
     dynamic = {INPUT_IDS: {0: "batch", 1: "tokens"}, ATTENTION_MASK: {0: "batch", 1: "tokens"}}
     dynamic.update({name: {0: "batch"} for name in names})
     served.eval()
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), eager_attention(served):
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes in transformers
         torch.onnx.export(served, example, str(path), input_names=[INPUT_IDS, ATTENTION_MASK], output_names=names,
                           dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
@@ -115,8 +139,7 @@ def _untied(weights: np.ndarray, gap: float = 1e-5) -> np.ndarray:
 
 
 def onnx_session(path: Path, threads: int = 1) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options = configure_onnxruntime(ort.SessionOptions(), threads)
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

@@ -2,7 +2,7 @@
 
     <repository>/<name>/config.pbtxt                the primary variant (first of --variant)
     <repository>/<name>/configs/<variant>.pbtxt     every other variant (tritonserver --model-config-name)
-    <repository>/<name>/<version>/model.onnx        fp32, or fp16 with --fp16
+    <repository>/<name>/<version>/model.onnx        fused (trainer.export.optimize); fp32, fp16 (--fp16) or int8 (--int8)
     <repository>/<name>/<version>/metadata.json     schemas.model_repo.ModelMetadata
     <repository>/<name>/<version>/tokenizer.json
     <repository>/<name>/<version>/model.py          cpu-python variant only (deploy/triton/python_backend)
@@ -69,11 +69,17 @@ class ExportOptions:
     name: str = "bert_xml"
     variants: tuple[str, ...] = ("gpu-onnxruntime",)
     fp16: bool = False
+    int8: bool = False  # dynamic int8 quantization (CPU serving); excludes fp16
+    fuse: bool = True  # fused transformer operators (one Attention node per encoder layer); False: the plain graph
     top_k: int = 8
     version: int | None = None  # None: highest existing + 1
     serving: ServingConfig = field(default_factory=ServingConfig)
-    tolerance: float | None = None  # parity bound; None: 1e-4 for fp32, 5e-2 for fp16
+    tolerance: float | None = None  # parity bound; None: 1e-4 for fp32, 5e-2 for fp16 and int8
     context_policy: ContextPolicy = field(default_factory=ContextPolicy)  # what the engine does with negated/family evidence
+
+    @property
+    def precision(self) -> str:
+        return "fp16" if self.fp16 else "int8" if self.int8 else "fp32"
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class ExportResult:
     metadata: ModelMetadata
     parity: "Parity"
     seconds: float
+    fused_ops: dict[str, int] = field(default_factory=dict)  # fused operator -> nodes; empty when not fused
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -168,7 +175,8 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
     """Export one fine-tuned run as a new version; raises UserError for anything the user can fix."""
     import torch
 
-    from trainer.export.onnx_graph import ServedCoder, check_parity, convert_fp16, example_batch, export_onnx
+    from trainer.export.onnx_graph import ServedCoder, check_parity, convert_fp16, example_batch, export_onnx, transformer_encoders
+    from trainer.export.optimize import fuse_encoder, quantize_int8
 
     started = time.monotonic()
     run_dir, repository = Path(run_dir), Path(repository)
@@ -178,6 +186,8 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
         raise UserError(f"unknown variant(s) {unknown or '(none)'}; choose from {', '.join(VARIANTS)}")
     if options.top_k < 0:
         raise UserError(f"--top-k must be >= 0 (got {options.top_k})")
+    if options.fp16 and options.int8:
+        raise UserError("choose one of --fp16 (GPU) and --int8 (CPU)")
     check_run_dir(run_dir)
     summary = read_training_summary(run_dir)
     version = next_version(repository, options.name, options.version)
@@ -192,7 +202,7 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
     if options.top_k and not top_k:
         log.info("%s has no per-code token attention: exporting probs only (evidence_top_k=0)", coder.architecture)
     served = ServedCoder(coder, top_k)
-    tolerance = options.tolerance or (5e-2 if options.fp16 else 1e-4)
+    tolerance = options.tolerance or (1e-4 if options.precision == "fp32" else 5e-2)
     serving = options.serving
     if "cpu-python" in options.variants and not serving.site_packages:
         serving = dataclasses.replace(serving, site_packages=_site_packages())
@@ -211,12 +221,22 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
         onnx_path = staged_version / ONNX_FILE
         log.info("exporting %s (%s, %d codes, top-k %d) to ONNX", run_dir, coder.architecture, len(labels), top_k)
         export_onnx(served, onnx_path, example, len(labels))
+        encoders = transformer_encoders(coder)
+        fused: dict[str, int] = {}
+        if options.fuse and encoders:
+            c = encoders[0].config
+            fused = fuse_encoder(onnx_path, onnx_path, c.num_attention_heads, c.hidden_size, c.num_hidden_layers, full=options.fp16)
         if options.fp16:
             convert_fp16(onnx_path, onnx_path)
+        if options.int8:
+            fp32_path = onnx_path.with_name("fp32.onnx")
+            os.replace(onnx_path, fp32_path)
+            quantize_int8(fp32_path, onnx_path)
+            fp32_path.unlink()
         batches = [tuple(t.numpy() for t in example_batch(tokenizer.get_vocab_size(), len(SPECIAL_TOKENS), lengths, seed))
                    for seed, lengths in enumerate([(20, 11), (min(64, segmentation.max_length), 40, 7, 3)])]
-        parity = check_parity(served, onnx_path, batches, tie_gap=1e-5 if not options.fp16 else tolerance)
-        log.info("parity ONNX vs PyTorch (%s): %s", "fp16" if options.fp16 else "fp32", parity)
+        parity = check_parity(served, onnx_path, batches, tie_gap=1e-5 if options.precision == "fp32" else tolerance)
+        log.info("parity ONNX vs PyTorch (%s): %s", options.precision, parity)
         if not parity.within(tolerance):
             raise UserError(f"the exported graph does not reproduce the PyTorch model: {parity} (tolerance {tolerance:g}); nothing written")
 
@@ -224,7 +244,7 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
             model_name=options.name, version=version, architecture=coder.architecture,
             created_at=dt.datetime.now(dt.timezone.utc), labels=labels, thresholds=coder.thresholds,
             segmentation=segmentation, tokenizer_file=TOKENIZER_FILE, deid_placeholders=PLACEHOLDERS,
-            evidence_top_k=top_k, precision="fp16" if options.fp16 else "fp32", training=summary,
+            evidence_top_k=top_k, precision=options.precision, training=summary,
             context_policy=options.context_policy,
         )
         (staged_version / METADATA_FILE).write_text(metadata.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -257,4 +277,4 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
 
     seconds = time.monotonic() - started
     log.info("wrote %s version %d (%s) in %.1f s", model_dir, version, ", ".join(options.variants), seconds)
-    return ExportResult(model_dir, version, model_dir / str(version), config_paths, metadata, parity, seconds)
+    return ExportResult(model_dir, version, model_dir / str(version), config_paths, metadata, parity, seconds, fused)

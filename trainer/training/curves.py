@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
 
 def plot_loss_curve(history: Sequence[tuple[int, float]], path: Path, title: str = "training loss", ylabel: str = "loss") -> Path:
     """Plot (step, value) points: a loss, a dev metric, a gradient norm."""
+    import matplotlib  # imported here: the training pieces stay importable without it (the GPU check)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 4))
     if history:
         steps, values = zip(*history)

@@ -1,4 +1,9 @@
-"""The embedded default: the exported ``model.onnx`` run in-process with onnxruntime (no Triton needed)."""
+"""The embedded default: the exported ``model.onnx`` run in-process with onnxruntime (no Triton needed).
+
+onnxruntime is the embedded runtime because it was the fastest on CPU in the inference benchmark (fused
+attention graph from ``trainer export``; OpenVINO and PyTorch eager measured beside it, docs/deploy.md).
+Threads follow the process's plan (``schemas.threads``: ``--threads``/``ICDCODER_THREADS``/idle cores), with
+one inter-op thread and no spin-waiting, so the engine's own threads keep their CPU."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import onnxruntime as ort
 
 from engine.pipeline.infer.base import InferenceBackend, InferenceResult
 from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS, output_names
+from schemas.threads import configure_onnxruntime
 
 
 class LocalOnnxBackend(InferenceBackend):
@@ -18,8 +24,7 @@ class LocalOnnxBackend(InferenceBackend):
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             raise FileNotFoundError(f"no ONNX model at {onnx_path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads  # 0: onnxruntime's default (all cores)
+        options = configure_onnxruntime(ort.SessionOptions(), intra_op_threads or None)  # 0: the process's thread plan
         wanted = ("CUDAExecutionProvider", "CPUExecutionProvider")
         providers = [p for p in wanted if p in ort.get_available_providers()]
         self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
