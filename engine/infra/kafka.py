@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Iterator, Sequence
+from typing import Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
 
 from schemas.settings import KafkaSettings
 
