@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 from bench.artifacts import MODEL_NAME, Artifacts
 from bench.common import BenchConfig, Stopwatch, say
+from trainer.evaluate.ranking import average_precision
 
 POLICIES = {  # name -> (negated action, family action)
     "none (context flagged only)": ("keep", "keep"),
@@ -98,18 +99,6 @@ def code_notes(repo: Path, rows: Sequence[dict], threads: int) -> list:
     if bad:
         raise RuntimeError(f"{len(bad)} CodiEsp notes failed in the engine, e.g. {bad[0]}")
     return out
-
-
-def average_precision(ranked: Sequence[str], gold: set[str]) -> float:
-    """CodiEsp's official per-note AP: precision at each gold code's rank, summed, over ALL gold codes."""
-    if not gold:
-        return 0.0
-    hits, total = 0, 0.0
-    for k, code in enumerate(ranked, 1):
-        if code in gold:
-            hits += 1
-            total += hits / k
-    return total / len(gold)
 
 
 def policy_effect(notes: Sequence, rows: Sequence[dict]) -> dict[str, Any]:
