@@ -4,7 +4,9 @@ with the project's own steps (prepare, vocab, pretrain, finetune, export) and re
 - ``dataset``: CodiEsp (English diagnoses) through ``trainer.data.prepare``;
 - ``vocab``: the EHR WordPiece (``trainer.vocab``) on CodiEsp background/train/dev + MTSamples, with the
   held-out notes of the OOV comparison;
-- ``ehr_encoder``: EHR-BERT pretrained from scratch with that vocabulary (``trainer.pretrain.train``);
+- ``ehr_encoder``: EHR-BERT pretrained from scratch with that vocabulary (``trainer.pretrain.train``), in
+  phases of growing max length (``BenchSizes.pretrain_phases``: mostly 128 tokens, then 512, as BERT did);
+- ``finetuned_bert``: the paper's "Finetuned BERT": MiniLM with continued MLM on the same clinical text;
 - ``speed_run`` / ``speed_repository``: the BERT-XML the speed families run, exported to a Triton model
   repository (``trainer.export.repository``): full mode's Table 2 row "EHR-BERT 1,024 + XML" (trained, so the engine's
   per-suggestion costs are realistic); quick mode's tiny model after two optimizer steps (shape only);
@@ -75,12 +77,27 @@ class Artifacts:
         from trainer.vocab import save_tokenizer_dir, train_wordpiece
 
         out = self.root / "vocab"
-        self._timed_build("EHR WordPiece vocabulary", out / "tokenizer.json", lambda: save_tokenizer_dir(train_wordpiece(self.corpus.train), out))
+        self._timed_build("EHR WordPiece vocabulary", out / "tokenizer.json", lambda: save_tokenizer_dir(train_wordpiece(self.corpus.training_texts()), out))
         return out
 
     @cached_property
     def ehr_encoder(self) -> Path:
-        """EHR-BERT pretrained from scratch (MLM); its ``summary.json`` holds the training throughput."""
+        """EHR-BERT pretrained from scratch (MLM), one phase per (max length, steps) of ``pretrain_phases``, each
+        continuing the previous; every phase dir has ``summary.json`` (throughput, losses) and ``loss.png``."""
+        sizes = self.cfg.sizes
+        previous: str = sizes.pretrain_encoder
+        for i, (length, steps) in enumerate(sizes.pretrain_phases, 1):
+            out = self.root / "pretrain" / f"phase{i}-{length}"
+            self._timed_build(f"EHR-BERT ({sizes.pretrain_encoder}) pretraining phase {i}: {steps} steps at {length} tokens", out / "model" / "config.json",
+                              lambda out=out, init=previous, length=length, steps=steps: self._pretrain(out, init, length, steps, from_scratch=i == 1))
+            previous = str(out / "model")
+        return Path(previous)
+
+    @property
+    def pretrain_phase_dirs(self) -> list[Path]:
+        return [self.root / "pretrain" / f"phase{i}-{length}" for i, (length, _) in enumerate(self.cfg.sizes.pretrain_phases, 1)]
+
+    def _pretrain(self, out: Path, init: str, length: int, steps: int, from_scratch: bool, tokenizer: Path | None = None, lr: float | None = None) -> None:
         import torch
 
         from trainer.encoder import encoder_config
@@ -88,29 +105,39 @@ class Artifacts:
         from trainer.training import OptimConfig, cleanup, setup_distributed
 
         sizes = self.cfg.sizes
-        out = self.root / "pretrain"
+        torch.set_num_threads(self.cfg.threads)
+        encoder = encoder_config(init, None, [f"{k}={v}" for k, v in sizes.pretrain_encoder_overrides.items()]) if from_scratch else None
+        setup = PretrainSetup(init=init, encoder=encoder, tokenizer_dir=str(tokenizer or self.vocab), max_length=length,
+                              corpus={"sources": ["codiesp", "mtsamples", "icd10cm"], "deid": sizes.prepare_deid})
+        tokens_per_step = sizes.pretrain_tokens_per_step
+        optim = OptimConfig(lr=lr or sizes.pretrain_lr, batch_size=max(1, tokens_per_step // length), max_steps=steps, epochs=100, warmup_ratio=0.05,
+                            checkpoint_every=0, log_every=10, seed=self.cfg.seed, precision=sizes.precision)
+        info = setup_distributed("cpu")
+        try:
+            pretrain(setup, optim, info, out, self.corpus.training_texts(), self.corpus.held_out)
+        finally:
+            cleanup()
 
-        def build() -> None:
-            torch.set_num_threads(self.cfg.threads)
-            setup = PretrainSetup(init=sizes.pretrain_encoder, encoder=encoder_config(sizes.pretrain_encoder, None, []), tokenizer_dir=str(self.vocab),
-                                  max_length=sizes.pretrain_max_length, corpus={"sources": ["codiesp", "mtsamples"], "deid": sizes.prepare_deid})
-            optim = OptimConfig(lr=5e-4 if sizes.pretrain_encoder != "tiny" else 1e-3, batch_size=8, max_steps=sizes.pretrain_steps, epochs=1,
-                                warmup_ratio=0.05, checkpoint_every=0, log_every=10, seed=self.cfg.seed)
-            info = setup_distributed("cpu")
-            try:
-                pretrain(setup, optim, info, out, self.corpus.train, self.corpus.held_out)
-            finally:
-                cleanup()
+    @cached_property
+    def finetuned_bert(self) -> Path:
+        """The paper's "Finetuned BERT": the general-domain MiniLM, continued MLM on the same clinical text (its own
+        vocabulary; positions as MiniLM's 512), ``minilm_mlm_steps`` steps."""
+        from trainer.encoder import MINILM, minilm_dir
 
-        self._timed_build(f"EHR-BERT ({sizes.pretrain_encoder}) pretraining", out / "model" / "config.json", build)
+        sizes = self.cfg.sizes
+        out = self.root / "pretrain-minilm"
+        self._timed_build(f"Finetuned BERT: MiniLM + {sizes.minilm_mlm_steps} MLM steps at {sizes.minilm_mlm_length} tokens", out / "model" / "config.json",
+                          lambda: self._pretrain(out, MINILM, sizes.minilm_mlm_length, sizes.minilm_mlm_steps, from_scratch=False,
+                                                 tokenizer=minilm_dir(), lr=sizes.minilm_mlm_lr))
         return out / "model"
 
     @cached_property
     def speed_run(self) -> Path:
-        """The Table 2 row of the speed shape when the mode trains one (``quality.speed_model_row``: full mode's
-        EHR-BERT 1,024 + XML); otherwise (quick mode) a BERT-XML of the speed size after two optimizer steps,
-        whose weights are meaningless: speed is right, suggestion counts (aggregate/FHIR cost) are inflated."""
+        """The served combination when the mode trains one of the speed shape (``quality.speed_model_row``: the
+        EHR-BERT + XML row fused with the description scorer); otherwise a BERT-XML of the speed size after two
+        optimizer steps, fused too, whose weights are meaningless: speed is right, suggestion counts are inflated."""
         from bench.families import quality
+        from trainer.describe.fuse import has_descriptions
         from trainer.models import CoderConfig
 
         sizes = self.cfg.sizes
@@ -118,11 +145,13 @@ class Artifacts:
         if row is not None:
             out = quality.row_dir(self, row)
             self._timed_build(f"speed model = quality row {row.name!r}", out / "thresholds.json", lambda: quality.train_row(self.cfg, self, row))
-            return out
-        out = self.root / "speed-run"
-        coder = CoderConfig(architecture="bert-xml", encoder=sizes.speed_encoder, max_length=max(sizes.speed_lengths), label_init="random")
-        self._timed_build(f"speed model (BERT-XML, {sizes.speed_encoder} encoder, 2 steps)", out / "thresholds.json",
-                          lambda: quality.finetune_row(self.cfg, self.dataset, out, coder, self.vocab / "tokenizer.json", max_steps=2))
+        else:
+            out = self.root / "speed-run"
+            coder = CoderConfig(architecture="bert-xml", encoder=sizes.speed_encoder, max_length=max(sizes.speed_lengths), label_init="random")
+            self._timed_build(f"speed model (BERT-XML, {sizes.speed_encoder} encoder, 2 steps)", out / "thresholds.json",
+                              lambda: quality.finetune_row(self.cfg, self.dataset, out, coder, self.vocab / "tokenizer.json", max_steps=2))
+        self._timed_build("speed model's description scorer and fusion", out / "fusion.json", lambda: quality.fuse_served(self.cfg, self, out))
+        assert has_descriptions(out)
         return out
 
     @cached_property

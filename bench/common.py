@@ -23,21 +23,33 @@ NO_DATA_FAMILIES = ("gpu",)  # families that need no public data (random inputs)
 
 @dataclass(frozen=True)
 class BenchSizes:
-    """How much work each family does. ``QUICK`` is minutes on a 2-core CPU, ``FULL`` about two hours there
-    (sized so: measured 2-thread costs of a training step at 512/1,024 tokens, bench/README.md)."""
+    """How much work each family does. ``QUICK`` is minutes on a 2-core CPU, ``FULL`` about 2.5 hours there
+    (sized by the measured per-row costs in bench/README.md)."""
 
-    # quality
+    # quality: EHR-BERT pretraining, in phases of (max length, optimizer steps), each continuing the previous
     pretrain_encoder: str = "cpu"  # trainer.encoder preset of the EHR-BERT pretrained here
-    pretrain_steps: int = 1000  # x 8 x 512 tokens: ~4M tokens, ~17 min on 2 CPU cores
-    pretrain_max_length: int = 512
-    finetune_epochs: int = 3  # paper 4.2.2
+    pretrain_encoder_overrides: dict[str, float] = field(default_factory=lambda: {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0})
+    pretrain_phases: tuple[tuple[int, int], ...] = ((128, 6000), (512, 600))
+    pretrain_tokens_per_step: int = 4096  # batch = this // max length (32 x 128, 8 x 512)
+    pretrain_lr: float = 1e-3
+    precision: str = "auto"  # bf16 where the CPU/GPU has it natively, else fp32 (trainer.training.precision)
+    # the paper's "Finetuned BERT": MiniLM + continued MLM on the same text
+    minilm_mlm_steps: int = 300
+    minilm_mlm_length: int = 256
+    minilm_mlm_lr: float = 1e-4
+    # fine-tuning: up to this many epochs, the best selection-slice step kept (patience below)
+    finetune_epochs: int = 12
     finetune_max_steps: int = 0  # 0: whole epochs
-    bert_lengths: tuple[int, ...] = (512, 1024)
-    minilm: bool = True  # the off-the-shelf BERT rows (MiniLM extended to 1,024)
+    finetune_patience: int = 3
+    encoder_lr: float = 5e-5  # pretrained encoders (EHR-BERT, MiniLM); the head has head_lr
+    head_lr: float = 1e-3
+    bert_lengths: tuple[int, ...] = (512, 1024)  # EHR-BERT + XML rows
+    finetuned_bert: bool = True  # the "Finetuned BERT" row
     prepare_deid: bool = True
-    logreg_max_features: int = 50_000  # TF-IDF uni+bigrams; liblinear time grows with it (~1 CPU-s per code at 200k)
+    logreg_max_features: int = 50_000  # TF-IDF uni+bigrams; liblinear time grows with it
     quality_presets: tuple[str, ...] = ()  # only these TABLE2_PRESETS rows; empty: every row
     bigru: dict[str, int] = field(default_factory=lambda: {"embedding_dim": 300, "gru_hidden": 256, "attention_heads": 50, "attention_dim": 128})
+    description_candidates: str = "billable"  # the description scorer's candidates besides the label space (trainer.describe.catalogue.SCOPES)
     # speed
     speed_encoder: str = "cpu"  # encoder size of the model the speed benchmarks run
     speed_notes: int = 200  # MTSamples notes per speed measurement
@@ -55,10 +67,10 @@ class BenchSizes:
 
 FULL = BenchSizes()
 QUICK = BenchSizes(
-    pretrain_encoder="tiny", pretrain_steps=400, pretrain_max_length=128, finetune_epochs=1, finetune_max_steps=300,
-    bert_lengths=(128,), minilm=False, prepare_deid=False, logreg_max_features=10_000,
-    bigru={"embedding_dim": 64, "gru_hidden": 64, "attention_heads": 8, "attention_dim": 32},
-    speed_encoder="tiny", speed_notes=60, speed_lengths=(128, 256, 512), speed_repeats=3, training_steps=10,
+    pretrain_encoder="tiny", pretrain_phases=((64, 300), (128, 100)), pretrain_tokens_per_step=2048, minilm_mlm_steps=0,
+    finetune_epochs=1, finetune_max_steps=150, finetune_patience=0, encoder_lr=1e-3, bert_lengths=(128,), finetuned_bert=False, prepare_deid=False,
+    logreg_max_features=10_000, bigru={"embedding_dim": 64, "gru_hidden": 64, "attention_heads": 8, "attention_dim": 32},
+    description_candidates="categories", speed_encoder="tiny", speed_notes=60, speed_lengths=(128, 256, 512), speed_repeats=3, training_steps=10,
     deid_notes=100, pipeline_notes=48, workbench_seconds=20.0,
 )
 

@@ -22,9 +22,40 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *["| " + " | ".join(_f(c) for c in row) + " |" for row in rows]]
 
 
+def _row_by(r: dict[str, Any], predicate) -> dict[str, Any] | None:
+    return next((row for row in r["rows"] if "error" not in row and predicate(row)), None)
+
+
+def _goals(r: dict[str, Any]) -> list[list[Any]]:
+    """The issue's Done-when checks on the report split, each with its figures (never a moved goal)."""
+    def m(row: dict[str, Any] | None, key: str) -> Any:
+        if row is None:
+            return None
+        value = row["metrics"].get(key)
+        return value.get("macro_auc") if key == "low_frequency" and isinstance(value, dict) else value
+
+    served = _row_by(r, lambda x: x.get("combination") == "served")
+    xml = _row_by(r, lambda x: x.get("preset") == "bert-xml-512" and x.get("encoder") == "ehr")
+    logreg = _row_by(r, lambda x: x.get("preset") == "logreg")
+    cls = _row_by(r, lambda x: x.get("preset") == "bert-cls-512" and x.get("encoder") == "ehr")
+    random = _row_by(r, lambda x: x.get("preset") == "bert-xml-1024-random-labels")
+    out = []
+    value = m(served, "official_map")
+    out.append(["served combination: official MAP >= 0.40", _f(value), None if value is None else value >= 0.40])
+    for key, label in (("micro_auc", "micro-AUC"), ("macro_auc", "macro-AUC"), ("low_frequency", "macro-AUC, codes with 1-10 training notes"), ("map", "label-space MAP")):
+        a, b = m(xml, key), m(logreg, key)
+        out.append([f"EHR-BERT + XML beats logistic regression: {label}", f"{_f(a)} vs {_f(b)}", None if a is None or b is None else a > b])
+    for name, other, key in (("XML beats [CLS] (micro-AUC)", cls, "micro_auc"), ("semantic label init beats random (micro-AUC)", random, "micro_auc")):
+        a, b = m(xml, key), m(other, key)
+        out.append([name, f"{_f(a)} vs {_f(b)}", None if a is None or b is None else a > b])
+    held = (r.get("ehr_pretraining") or {}).get("held_out_loss")
+    out.append(["EHR-BERT held-out MLM loss <= 3.0", _f(held), None if held is None else held <= 3.0])
+    return out
+
+
 def quality_section(r: dict[str, Any]) -> list[str]:
-    lines = ["## Quality: CodiEsp English diagnosis codes (paper Table 2/3)", "", r["what"] + f"; trained on {r['train_split']}, "
-             f"selected on {r['selection_split']}, reported on **{r['report_split']}**.", ""]
+    lines = ["## Quality: CodiEsp English diagnosis codes (paper Table 2/3, ablations)", "", r["what"] + f"; trained on {r['train_split']}, "
+             f"selected on: {r['selection_split']}; reported on **{r['report_split']}**.", ""]
     if r.get("report_split_note"):
         lines += [f"> {r['report_split_note']}.", ""]
     rows = []
@@ -33,22 +64,59 @@ def quality_section(r: dict[str, Any]) -> list[str]:
         low = (m.get("low_frequency") or {})
         p_at = m.get("precision_at_k") or {}
         if "error" in row:
-            rows.append([row["row"], row.get("max_length"), f"failed: {row['error'][:80]}", "", "", "", "", "", "", ""])
+            rows.append([row["row"], row.get("max_length"), f"failed: {row['error'][:80]}", *[""] * 9])
             continue
-        rows.append([row["row"], row.get("max_length"), m.get("micro_auc"), m.get("macro_auc"), m.get("map"), m.get("micro_f1"),
-                     p_at.get("5"), f"{_f(low.get('macro_auc'))} ({low.get('codes', 0)})", m.get("macro_auc_codes"),
-                     f"{row.get('eval_seconds', 0):.0f} (eval; run reused)" if row.get("reused_run") else f"{row.get('train_seconds', 0) + row.get('eval_seconds', 0):.0f}"])
-    lines += _table(["model", "max len", "micro-AUC", "macro-AUC", "MAP", "micro-F1", "P@5", f"low-freq macro-AUC ({r['low_frequency_slice']}; codes)",
-                     "codes in macro-AUC", "wall s"], rows)
+        wall = f"{row.get('eval_seconds', 0):.0f} (eval; run reused)" if row.get("reused_run") else f"{row.get('train_seconds', 0) + row.get('eval_seconds', 0):.0f}"
+        rows.append([row["row"], row.get("max_length"), m.get("official_map"), m.get("map"), m.get("micro_auc"), m.get("macro_auc"), m.get("micro_f1"),
+                     p_at.get("5"), m.get("map_unseen"), f"{_f(low.get('macro_auc'))} ({low.get('codes', 0)})", wall])
+    lines += _table(["model", "max len", "official MAP", "label-space MAP", "micro-AUC", "macro-AUC", "micro-F1", "P@5", "MAP unseen codes",
+                     f"macro-AUC, {r['low_frequency_slice']} (codes)", "wall s"], rows)
+    first = next((row for row in r["rows"] if "metrics" in row and "coverage" in row["metrics"]), None)
+    served = _row_by(r, lambda x: x.get("combination") == "served")
+    notes = ["Official MAP: CodiEsp's metric (per note, the ranked codes against ALL its gold codes; a gold code the model cannot rank is "
+             "a miss; same as the trectools evaluation). Label-space metrics (MAP, AUC, F1, P@5) use the classifier's codes only; for the "
+             "combination rows they use its fused scores on those codes. MAP unseen: gold codes never seen in training, ranked among every "
+             "candidate never seen in training."]
+    if first:
+        cov = first["metrics"]["coverage"]
+        notes.append(f"Classifier label space: {first['metrics'].get('codes')} codes (every code with a training note) covering {cov['covered']} of "
+                     f"{cov['gold_occurrences']} gold code occurrences ({cov['share']:.1%}); the combination ranks "
+                     f"{_f((served or {}).get('metrics', {}).get('candidate_codes'))} candidate codes.")
+    if served and served["metrics"].get("fusion"):
+        f = served["metrics"]["fusion"]
+        notes.append(f"Served fusion ({f.get('formula')}): wm {f['model_weight']}, wn {f['neighbours_weight']} (k {f['neighbours_k']}), wd {f['description_weight']} "
+                     f"(fd {f['description_floor']}), we {f['example_weight']} (fe {f['example_floor']}), threshold {_f(f['threshold'])}; chosen on "
+                     f"{f.get('selected_on')} (official MAP there {_f((f.get('selection') or {}).get('official_map'))}).")
+    lines += ["", " ".join(notes)]
+    lines += ["", "Goals (issue 13, report split):", ""]
+    lines += _table(["goal", "figure", "met"], _goals(r))
+    lines += ["", "Recipes (every row's full recipe is in quality.json):", ""]
+    for row in r["rows"]:
+        rec, t = row.get("recipe") or {}, row.get("training") or {}
+        opt = rec.get("optim") or {}
+        bits = [f"lr {opt['lr']:g}, head lr {opt['head_lr']:g}, up to {opt['max_epochs']} epochs (patience {opt['patience']}), {opt['precision']}"] if opt else []
+        if t.get("best_step") is not None:
+            bits.append(f"best step {t['best_step']} of {t.get('steps')} ({t.get('steps_per_epoch')}/epoch)")
+        if row.get("combination"):
+            bits.append(f"fused on {row.get('base_row')}")
+        lines.append(f"- {row['row']}: " + ("; ".join(bits) or "defaults"))
+    p = r.get("ehr_pretraining")
+    if p:
+        lines += ["", "EHR-BERT pretraining (MLM, phases continue each other; held-out loss on held-out notes at the phase's length):", ""]
+        lines += _table(["phase", "max len", "steps", "tokens", "tokens/s", "precision", "first loss", "final loss", "held-out loss", "curve"],
+                        [[x["phase"], x["max_length"], x["steps"], x["tokens"], x["tokens_per_s"], x.get("precision"), x["first_loss"], x["final_loss"],
+                          x["held_out_loss"], x["png"]] for x in p["phases"]])
+        history = [pt for x in p["phases"] for pt in (x.get("loss_history") or [])]
+        if history:
+            marks = history[:: max(1, len(history) // 12)]
+            lines += ["", "Loss curve (training loss, every ~1/12 of the run): " + ", ".join(f"{int(s)}: {v:.2f}" for s, v in marks) + "."]
+        for ex in p.get("fill_mask", []):
+            lines.append(f"- fill-mask `{ex['text']}` -> " + "; ".join(", ".join(slot) for slot in ex["predictions"]))
     v = r["vocabulary"]
     lines += ["", f"Vocabulary (paper 4.2.1: {v['paper_oov_per_note']['general']} vs {v['paper_oov_per_note']['ehr']} OOV words per note), "
               f"{v['held_out_notes']} held-out notes{' (de-identified)' if v['deidentified'] else ''}:", ""]
     lines += _table(["vocabulary", "size", "OOV words / note", "OOV share"],
                     [[name, s["vocab_size"], round(s["oov_per_note"], 2), f"{s['oov_share']:.1%}"] for name, s in v["vocabularies"].items()])
-    if r.get("ehr_pretraining"):
-        p = r["ehr_pretraining"]
-        lines += ["", f"EHR-BERT pretraining: {p.get('steps')} steps, {p.get('tokens_per_s')} tokens/s, MLM loss {_f(p.get('first_loss'))} -> "
-                  f"{_f(p.get('final_loss'))} (held-out {_f(p.get('held_out_loss'))})."]
     return lines
 
 

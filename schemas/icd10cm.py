@@ -61,6 +61,7 @@ class CodeSet:
         self._kind: dict[str, str] = {}  # "chapter", "block" or "code"
         self._leaf: set[str] = set()
         self._self_named_block: set[str] = set()  # a block holding one category shares its name (e.g. C7A)
+        self._terms: dict[str, tuple[str, ...]] = {}  # inclusion terms and "includes" notes of a code, where it has any
         for name in cm.get_all_codes(with_dots=True):
             if cm.is_chapter(name):
                 kind = "chapter"
@@ -70,6 +71,10 @@ class CodeSet:
                 kind = "code"
             self._kind.setdefault(name, kind)
             self._description[name] = cm.get_description(name)
+            if kind == "code":
+                terms = tuple(dict.fromkeys((*cm.get_inclusion_term(name), *cm.get_includes(name))))
+                if terms:
+                    self._terms[name] = terms
             parent = cm.get_parent(name) or None
             if parent == name:
                 self._self_named_block.add(name)
@@ -99,6 +104,15 @@ class CodeSet:
 
     def description(self, code: str) -> str:
         return self._description[self._require(code)]
+
+    def inclusion_terms(self, code: str) -> tuple[str, ...]:
+        """The tabular list's inclusion terms and "includes" notes of the code itself (synonyms such as
+        "Pain NOS" for R52 or "high blood pressure" for I10); empty for most codes."""
+        return self._terms.get(self._require(code), ())
+
+    def billable_codes(self) -> list[str]:
+        """Every billable (leaf) code, in tabular-list order."""
+        return [c for c in self._kind if c in self._leaf]
 
     def parent(self, code: str) -> str | None:
         """The next item up: a code's parent code, or its block for a category; None for a chapter."""

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.context import ContextPolicy
+from schemas.fusion import Fusion
 from schemas.labels import LabelSpace
 
 INPUT_IDS = "input_ids"
@@ -41,7 +42,8 @@ def output_names(evidence: bool) -> list[str]:
 
 
 class Thresholds(BaseModel):
-    """Decision thresholds tuned on the dev split to maximise micro-F1."""
+    """Decision thresholds tuned to maximise micro-F1 on the split named by ``tuned_on`` (the selection split:
+    a slice of train, or dev when the dataset has a test split); ``dev_micro_f1`` is the F1 there."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,7 +75,32 @@ class TrainingSummary(BaseModel):
     dataset: str
     notes_per_split: dict[str, int] = {}
     encoder: str | None = None
-    dev_metrics: dict[str, float] = {}
+    selection: str | None = None  # which notes selected the model (stopping step, thresholds)
+    selection_metrics: dict[str, float] = {}  # on those notes
+
+
+DESCRIPTIONS_DIR = "descriptions"  # in a version directory: the description scorer's engine-side files
+CATALOGUE_FILE = "catalogue.json"  # candidate codes and titles (and the terms that describe them)
+NEIGHBOURS_FILE = "neighbours.npz"  # training-note embeddings and their codes (the kNN term)
+
+
+class DescriptionScorerInfo(BaseModel):
+    """The description scorer of a version: its graph is the Triton model ``model_name`` at the SAME version
+    number (``<repository>/<model_name>/<version>/model.onnx``); the engine-side files lie in
+    ``<version dir>/descriptions/`` (catalogue, neighbours, the scorer's tokenizer)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_name: str
+    encoder: str  # what embeds sentences and terms, e.g. "all-MiniLM-L6-v2 (mean pooling, unit length)"
+    candidates: int = Field(ge=1)  # candidate codes (catalogue rows)
+    terms: int = Field(ge=1)  # title / inclusion-term rows of the term matrix
+    examples: int = Field(0, ge=0)  # training sentences that evidence a code (the example term)
+    neighbours: int = Field(0, ge=0)  # training notes of the kNN term
+    top_k: int = Field(ge=1)  # codes per sentence returned by the graph, for descriptions and for examples
+    max_sentence_tokens: int = Field(ge=8)
+    tokenizer_file: str = TOKENIZER_FILE  # in descriptions/
+    refit_on: str = ""  # which labelled notes the examples and neighbours come from
 
 
 class ModelMetadata(BaseModel):
@@ -97,12 +124,16 @@ class ModelMetadata(BaseModel):
     # What the engine does with suggestions whose evidence is negated or about family (schemas.context);
     # absent in metadata written before it existed: the defaults.
     context_policy: ContextPolicy = Field(default_factory=ContextPolicy)
+    description_scorer: DescriptionScorerInfo | None = None  # None: the classifier alone
+    fusion: Fusion | None = None  # how the classifier and the description scorer are combined (schemas.fusion)
 
     @model_validator(mode="after")
     def _thresholds_name_known_codes(self) -> "ModelMetadata":
         unknown = set(self.thresholds.per_code) - set(self.labels.codes)
         if unknown:
             raise ValueError(f"thresholds for codes outside the label space: {sorted(unknown)[:10]}")
+        if (self.description_scorer is None) != (self.fusion is None):
+            raise ValueError("description_scorer and fusion come together")
         return self
 
 

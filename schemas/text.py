@@ -12,6 +12,7 @@ maximum over its segments (``max_over_segments``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -99,3 +100,34 @@ def max_over_segments(segment_scores: np.ndarray, note_index: Sequence[int], n_n
     out = np.full((n_notes, segment_scores.shape[1]), -np.inf, dtype=segment_scores.dtype)
     np.maximum.at(out, np.asarray(note_index), segment_scores)
     return out
+
+
+# ----- sentences (the description scorer's units, and its evidence) ------------------------------------
+
+_SENTENCE_BREAK = re.compile(r"\n+|(?<=[.!?])\s+(?=[A-Z0-9\[(\"'])|(?<=;)\s+")
+MAX_SENTENCE_CHARS = 300  # longer runs without a break (lists, run-on dictation) are cut on a space
+
+
+def sentence_spans(text: str, max_chars: int = MAX_SENTENCE_CHARS, min_chars: int = 3) -> list[tuple[int, int]]:
+    """Character spans (start, end) of a note's sentences: line breaks, sentence ends (. ! ? before a capital,
+    digit, bracket or quote) and semicolons; runs longer than ``max_chars`` are cut at their last space
+    before the limit. Spans are stripped of surrounding whitespace; those under ``min_chars`` are dropped."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in [*_SENTENCE_BREAK.finditer(text), None]:
+        end = match.start() if match else len(text)
+        while start < end:
+            while start < end and text[start].isspace():
+                start += 1
+            stop = end
+            if stop - start > max_chars:
+                cut = text.rfind(" ", start, start + max_chars)
+                stop = cut if cut > start else start + max_chars
+            piece_end = stop
+            while piece_end > start and text[piece_end - 1].isspace():
+                piece_end -= 1
+            if piece_end - start >= min_chars:
+                spans.append((start, piece_end))
+            start = stop
+        start = match.end() if match else len(text)
+    return spans

@@ -14,6 +14,7 @@ COMMANDS = [
     Command("extend-positions", "trainer.cli.extend_positions", "extend a local BERT's position embeddings (e.g. MiniLM 512 -> 1,024)"),
     Command("fill-mask", "trainer.cli.fill_mask", "print a pretrained encoder's top predictions for [MASK] tokens", threads=AUTO),
     Command("finetune", "trainer.cli.finetune", "fine-tune an ICD coder (BERT-XML, BERT [CLS], bi-GRU attention, logistic regression)", threads=AUTO),
+    Command("fuse", "trainer.cli.fuse", "add the description scorer (every billable code, titles + training examples) and choose the fusion on the selection split", threads=AUTO),
     Command("evaluate", "trainer.cli.evaluate", "evaluate a fine-tuned model as the paper does (AUC, F1, P@k, MAP, frequency bins)", threads=AUTO),
     Command("explain", "trainer.cli.explain", "render a note's XML attention for a code as HTML and the encoder's attention heads as PNG", threads=AUTO),
     Command("deid-model", "trainer.cli.deid_model", "train the PHI NER pipeline engine.deid ships (spaCy, CPU) and write its data card", threads=AUTO),

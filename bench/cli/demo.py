@@ -2,14 +2,16 @@
 
 1. prepare a dataset (synthetic notes with planted PHI by default, or CodiEsp with ``--codiesp DIR``),
    de-identified as the engine will de-identify;
-2. build the WordPiece vocabulary, pretrain a tiny EHR-BERT, fine-tune BERT-XML, evaluate, export to a
-   Triton model repository (each step is the real ``python -m trainer`` command; finished steps are
-   reused on a second run unless ``--fresh``);
+2. build the WordPiece vocabulary, pretrain a tiny EHR-BERT, fine-tune BERT-XML (selected on dev: the
+   synthetic data has a test split), add the description scorer and choose the fusion (``trainer fuse``),
+   evaluate on test, export both graphs to a Triton model repository (each step is the real
+   ``python -m trainer`` command; finished steps are reused on a second run unless ``--fresh``);
 3. start the Tansu Kafka broker, a private Redis and the real tritonserver on free loopback ports;
 4. publish held-out notes as FHIR DocumentReferences (every fourth as an HL7 v2 MDM^T02 message instead, as
    an interface engine sends it: the engine reads both, ``ICDCODER_ENGINE_INPUT_FORMAT=auto``), run
    ``python -m engine run`` against them, and print the Condition suggestions read back from the output
-   topic (code, description, score, evidence);
+   topic (code, description, score, evidence), marking the codes outside the classifier's label space (found
+   by the description scorer);
 5. stop everything it started; with ``--workbench``, first serve the worklist it filled in the coders' workbench
    (``python -m engine workbench``, local sign-in, note text read back from the demo's Kafka) until Ctrl-C.
 """
@@ -54,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     _banner("1/5 prepare the dataset (de-identified)")
     _step(args, steps["prepare"])
 
-    _banner("2/5 vocabulary, pretraining, fine-tuning, evaluation, export")
-    for name in ("vocab", "pretrain", "finetune"):
+    _banner("2/5 vocabulary, pretraining, fine-tuning, description scorer, evaluation, export")
+    for name in ("vocab", "pretrain", "finetune", "fuse"):
         _step(args, steps[name])
     eval_split = evaluation_split(data)
     _step(args, Step("evaluate", out / "evaluation" / f"eval_{eval_split}.json",
@@ -93,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
 
         bundles = [(r.key, r.value) for r in read_topic(engine_kafka, engine_kafka.output_topic, idle_s=2.0)]
         dead = list(read_topic(engine_kafka, engine_kafka.dead_letter_topic, idle_s=0.5))
-        print_suggestions(bundles, {n.record.note_id: n for n in notes}, show=args.show)
+        from schemas.model_repo import load_metadata
+
+        label_space = set(load_metadata(repo, "bert_xml").labels.codes)
+        print_suggestions(bundles, {n.record.note_id: n for n in notes}, show=args.show, label_space=label_space)
         print(f"\n{len(bundles)} Bundles and {len(dead)} dead letters for {len(notes)} notes sent")
         subprocess.run([PY, "-m", "engine", "worklist", "list", "--limit", "5"], env=env)
         if args.workbench:

@@ -4,7 +4,8 @@ engine's suggestions for CodiEsp.
 1. Classification: per-class precision/recall on ``tests/data/context/report.jsonl`` (labelled after the rules
    were frozen; the figure that counts) and on ``dev.jsonl`` (the set the rules were tuned on; shown for
    comparison, never for a goal). Goal: negation recall >= 0.90 and precision >= 0.85.
-2. Policy: the Table 2 row "EHR-BERT <longest> + XML" (reused from the quality family when built), exported, and
+2. Policy: the served combination (the quality family's served row fused with the description scorer, reused when
+   built), exported, and
    the engine's ``NoteProcessor`` (de-identify, segment, onnxruntime, aggregate, context) run on CodiEsp notes
    with every policy action "keep", so each suggestion's evidence is classified once; every policy variant is
    then applied to the same suggestions (``engine.pipeline.context.apply_policy``, the engine's own function).
@@ -54,19 +55,23 @@ def classification(cfg: BenchConfig) -> dict[str, Any]:
 
 
 def _model_repository(art: Artifacts) -> tuple[Path, str]:
-    """The quality family's "EHR-BERT <longest> + XML" run (trained here if not yet), exported once."""
+    """The quality family's served combination (its classifier row, trained here if not yet, plus the description
+    scorer and fusion), exported once: the policy is measured on what the engine serves."""
     from bench.families import quality
     from trainer.export.repository import ExportOptions, export_model
 
-    row = next(r for r in quality.table_rows(art.cfg) if r.preset == "bert-xml-512" and r.encoder == "ehr" and r.max_length == max(art.cfg.sizes.bert_lengths))
+    row = quality.served_row(art.cfg)
+    if row is None:
+        raise RuntimeError("this bench mode has no served row (quality_presets leaves out EHR-BERT + XML)")
     run_dir = quality.row_dir(art, row)
     if not (run_dir / "thresholds.json").is_file():
         say(f"context: training quality row {row.name!r} ...")
         quality.train_row(art.cfg, art, row)
+    quality.fuse_served(art.cfg, art, run_dir)
     repo = art.root / "context" / "model_repository"
     if not (repo / MODEL_NAME / "1" / "model.onnx").is_file():
         export_model(run_dir, repo, ExportOptions(name=MODEL_NAME, variants=("cpu-python",)))
-    return repo, row.name
+    return repo, f"{row.name} + description scorer (the served combination)"
 
 
 def _read_split(dataset: Path, split: str, limit: int | None) -> list[dict]:

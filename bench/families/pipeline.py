@@ -4,6 +4,8 @@ the same notes, all in one run on the same machine. Goal: the engine adds at mos
 
 Measured, in this order, on one set of MTSamples notes:
 1. raw inference: tokenise + segment + the model (``run_segments``), in-process onnxruntime, and through Triton;
+   for a version with a description scorer, also its sentences through its graph (``describe``): both are
+   the version's model inference, so the baseline includes both and the overhead is the engine's own work;
 2. ``NoteProcessor`` in-process (parse -> de-identify -> segment -> infer on Triton -> aggregate -> FHIR), with
    its per-stage times: where the overhead goes;
 3. the service: a backlog of N notes produced at once, throughput from the first input record's time to
@@ -37,18 +39,27 @@ def documents(texts: list[str], prefix: str) -> list[dict]:
     return [document_reference(t, doc_id=f"{prefix}-{i}", subject=f"Patient/{prefix}-{i}", encounter=f"Encounter/{prefix}-{i}") for i, t in enumerate(texts)]
 
 
-def raw_inference(texts: list[str], runtime, backend) -> dict[str, Any]:
+def raw_inference(texts: list[str], runtime, backend, scorer_backend=None) -> dict[str, Any]:
+    from engine.pipeline.describe import describe, sentences_of
     from engine.pipeline.infer.base import run_segments
     from engine.pipeline.segment import segment_texts
 
-    run_segments(backend, segment_texts(texts[:2], runtime), runtime.pad_id, runtime.max_length)  # warm-up
-    with Stopwatch() as sw:
-        segments = segment_texts(texts, runtime)
+    def infer(batch: list[str]) -> tuple[int, int]:
+        segments = segment_texts(batch, runtime)
         run_segments(backend, segments, runtime.pad_id, runtime.max_length)
-    return {"notes": len(texts), "segments": len(segments), "seconds": round(sw.seconds, 3), "notes_per_s": round(len(texts) / sw.seconds, 3)}
+        if scorer_backend is None:
+            return len(segments), 0
+        sentences = sentences_of(batch, runtime.descriptions)
+        describe(scorer_backend, sentences, runtime.descriptions, len(batch))
+        return len(segments), len(sentences)
+
+    infer(texts[:2])  # warm-up
+    with Stopwatch() as sw:
+        segments, sentences = infer(texts)
+    return {"notes": len(texts), "segments": segments, "sentences": sentences, "seconds": round(sw.seconds, 3), "notes_per_s": round(len(texts) / sw.seconds, 3)}
 
 
-def processor_run(texts: list[str], runtime, backend, batch: int) -> dict[str, Any]:
+def processor_run(texts: list[str], runtime, backend, batch: int, scorer_backend=None) -> dict[str, Any]:
     import json
 
     from engine.pipeline.processor import NoteProcessor
@@ -56,7 +67,7 @@ def processor_run(texts: list[str], runtime, backend, batch: int) -> dict[str, A
     from schemas.settings import EngineSettings
 
     records = [SourceRecord(value=json.dumps(d).encode()) for d in documents(texts, "proc")]
-    processor = NoteProcessor(runtime, backend, EngineSettings())
+    processor = NoteProcessor(runtime, backend, EngineSettings(), scorer_backend=scorer_backend)
     processor.process_batch(records[:2])  # warm-up (de-identifier set-up)
     stages: dict[str, float] = {}
     ok = 0
@@ -182,13 +193,23 @@ def run(cfg: BenchConfig, art: Artifacts) -> dict[str, Any]:
         stack.callback(redis.stop)
         triton = start_triton(repository, workdir / "triton", model_control="none")
         stack.callback(triton.stop)
-        triton_backend = TritonBackend(TritonSettings(url=triton.grpc_url, model_name=MODEL_NAME), runtime.metadata.version, evidence=runtime.metadata.evidence_top_k > 0)
+        triton_settings = TritonSettings(url=triton.grpc_url, model_name=MODEL_NAME)
+        triton_backend = TritonBackend(triton_settings, runtime.metadata.version, evidence=runtime.metadata.evidence_top_k > 0)
         stack.callback(triton_backend.close)
+        described = runtime.descriptions
+        triton_scorer = local_scorer = None
+        if described is not None:
+            from engine.pipeline.describe import SCORER_OUTPUTS
+
+            triton_scorer = TritonBackend(triton_settings, runtime.metadata.version, evidence=False, model_name=described.info.model_name, output_names=SCORER_OUTPUTS)
+            stack.callback(triton_scorer.close)
+            local_scorer = LocalOnnxBackend(described.onnx_path, intra_op_threads=cfg.threads, classifier=False)
+            result["model"]["description_candidates"] = len(described.codes)
         say("pipeline: raw inference, in-process onnxruntime and Triton ...")
-        result["raw_onnxruntime_in_process"] = raw_inference(texts, runtime, LocalOnnxBackend(runtime.onnx_path, intra_op_threads=cfg.threads))
-        result["raw_triton"] = raw_inference(texts, runtime, triton_backend)
+        result["raw_onnxruntime_in_process"] = raw_inference(texts, runtime, LocalOnnxBackend(runtime.onnx_path, intra_op_threads=cfg.threads), local_scorer)
+        result["raw_triton"] = raw_inference(texts, runtime, triton_backend, triton_scorer)
         say("pipeline: NoteProcessor (parse, de-identify, segment, infer on Triton, aggregate, FHIR) ...")
-        result["note_processor_triton"] = processor_run(texts, runtime, triton_backend, batch=32)
+        result["note_processor_triton"] = processor_run(texts, runtime, triton_backend, batch=32, scorer_backend=triton_scorer)
         say("pipeline: the engine service (python -m engine run) through Kafka and Triton ...")
         try:
             env = engine_environment(kafka.bootstrap, redis.url, repository, topic_names("bench"), triton_url=triton.grpc_url,

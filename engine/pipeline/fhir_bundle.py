@@ -33,6 +33,7 @@ import hashlib
 import json
 import math
 import uuid
+from functools import lru_cache
 from typing import Any, Sequence
 
 from pydantic import ValidationError
@@ -219,6 +220,17 @@ def build_bundle(note: ParsedNote, suggestions: Sequence[Suggestion], model: Mod
     except ValidationError as err:
         raise ProcessingError("invalid_output", error_locations(err)) from None
     return serialise(data)
+
+
+@lru_cache(maxsize=65_536)
+def check_coding(code: str, display: str, release: str, fhir_version: str) -> None:
+    """Validate one ``Condition.code.coding`` once (cached): the codes a description scorer suggests come from
+    tens of thousands of candidates, too many to validate at start like the label space (``check_codings``).
+    Raises ProcessingError (the note is dead-lettered with the place, never the text) if it is invalid FHIR."""
+    try:
+        resource_class(fhir_version, "Coding").model_validate({"system": ICD10CM_SYSTEM, "version": release, "code": code, "display": display})
+    except ValidationError as err:
+        raise ProcessingError("invalid_output", f"Condition.code.coding ({error_locations(err)})") from None
 
 
 def check_codings(metadata: ModelMetadata, fhir_version: str) -> None:

@@ -25,7 +25,9 @@ from engine.infra.model import ModelRuntime
 from engine.pipeline.aggregate import AggregationParams, aggregate_notes
 from engine.pipeline.context import ContextStage
 from engine.pipeline.deidentify import deidentify_note, make_deidentifier
-from engine.pipeline.fhir_bundle import build_bundle, check_codings, note_key
+from engine.pipeline.describe import DescribedNotes, describe, make_scorer_backend, sentences_of
+from engine.pipeline.fhir_bundle import build_bundle, check_coding, check_codings, note_key
+from engine.pipeline.fuse import fuse_notes
 from engine.pipeline.infer.base import InferenceBackend, InferenceResult, run_segments
 from engine.pipeline.parse import parse_note
 from engine.pipeline.segment import segment_texts, segments_per_note
@@ -69,7 +71,7 @@ class _Chunk:
     work: list[_Work]
     segments: list[Segment]
     segment_ms: float
-    inference: Future  # -> (InferenceResult, milliseconds)
+    inference: Future  # -> (InferenceResult, DescribedNotes | None, milliseconds)
 
 
 class NoteProcessor:
@@ -82,10 +84,14 @@ class NoteProcessor:
         processed_at_lookup: ProcessedAtLookup | None = None,
         clock: Callable[[], dt.datetime] = utc_now_ms,
         productions_lookup: ProductionsLookup | None = None,
+        scorer_backend: InferenceBackend | None = None,
     ) -> None:
+        """``scorer_backend``: the description scorer's graph (versions that have one); by default the same
+        kind of backend as the settings give the classifier (``describe.make_scorer_backend``)."""
         check_codings(runtime.metadata, settings.fhir_version)  # once per version: build_bundle relies on it
         self.runtime = runtime
         self.backend = backend
+        self.scorer_backend = scorer_backend if scorer_backend is not None or runtime.descriptions is None else make_scorer_backend(settings, runtime)
         self.settings = settings
         self.deidentifier = deidentifier if deidentifier is not None else make_deidentifier(settings)
         self.processed_at_lookup = processed_at_lookup
@@ -99,6 +105,8 @@ class NoteProcessor:
     def close(self) -> None:
         self._inference_thread.shutdown(wait=True, cancel_futures=True)
         self.backend.close()
+        if self.scorer_backend is not None:
+            self.scorer_backend.close()
 
     def process_batch(self, records: Sequence[SourceRecord]) -> list[ProcessedNote | SkippedNote | ProcessingError]:
         """One result per record, in order: a ``ProcessedNote`` (coded, or a retraction: ``action``), a
@@ -138,7 +146,7 @@ class NoteProcessor:
                 continue
             results[i] = ProcessedNote(
                 note=note, source=records[i].position, deid_text="", deid_text_sha256=hashlib.sha256(b"").hexdigest(), model=self.model,
-                thresholds_global=self.runtime.metadata.thresholds.global_threshold, scores={}, suggestions=(), bundle_json=bundle,
+                thresholds_global=self._global_threshold, scores={}, suggestions=(), bundle_json=bundle,
                 output_key=self._output_key(note), processed_at=when, action="retract", retracts=withdrawn)
 
     def _start_chunk(self, records: Sequence[SourceRecord], positions: range, results: list, retractions: list) -> _Chunk | None:
@@ -168,21 +176,31 @@ class NoteProcessor:
             return None
         segment_timing: dict[str, float] = {}
         with _timed(segment_timing, "segment"):
-            segments = segment_texts([w.deid.text for w in work], self.runtime)
-        return _Chunk(work, segments, segment_timing["segment"], self._inference_thread.submit(self._infer, segments))
+            texts = [w.deid.text for w in work]
+            segments = segment_texts(texts, self.runtime)
+            sentences = sentences_of(texts, self.runtime.descriptions) if self.scorer_backend is not None else None
+        return _Chunk(work, segments, segment_timing["segment"], self._inference_thread.submit(self._infer, segments, sentences, len(work)))
 
-    def _infer(self, segments: list[Segment]) -> tuple[InferenceResult, float]:
+    def _infer(self, segments: list[Segment], sentences: list | None, n_notes: int) -> tuple[InferenceResult, DescribedNotes | None, float]:
+        """The classifier, then the description scorer (both are inference: model calls, on Triton or in-process)."""
         start = time.perf_counter()
         result = run_segments(self.backend, segments, self.runtime.pad_id, self.runtime.max_length)
-        return result, (time.perf_counter() - start) * 1000
+        described = None
+        if sentences is not None:
+            described = describe(self.scorer_backend, sentences, self.runtime.descriptions, n_notes)
+        return result, described, (time.perf_counter() - start) * 1000
 
     def _finish_chunk(self, chunk: _Chunk, results: list) -> None:
         """Wait for the chunk's inference (a TransientError surfaces here), aggregate, build each Bundle."""
         work, segments = chunk.work, chunk.segments
-        result, infer_ms = chunk.inference.result()
+        result, described, infer_ms = chunk.inference.result()
         batch_timings = {"segment": chunk.segment_ms, "infer": infer_ms}
         with _timed(batch_timings, "aggregate"):
-            coded = aggregate_notes(segments, result, len(work), self.runtime.metadata, self.params, [w.deid.to_original for w in work], self.runtime.thresholds)
+            offsets = [w.deid.to_original for w in work]
+            if described is not None:
+                coded = fuse_notes(segments, result, described, len(work), self.runtime.metadata, self.runtime.descriptions, self.params, offsets)
+            else:
+                coded = aggregate_notes(segments, result, len(work), self.runtime.metadata, self.params, offsets, self.runtime.thresholds)
         # Chunk stages are charged to each note by its share of the segments.
         rows = segments_per_note(segments, len(work))
         processed_at = self._processed_at([w.note for w in work])
@@ -195,6 +213,8 @@ class NoteProcessor:
                     suggestions, withheld = self.context(w.note.text, suggestions)  # evidence offsets are in the original text
             try:
                 with _timed(timings, "fhir"):
+                    for suggestion in codes.suggestions:  # codes outside the label space: validated on first use
+                        check_coding(suggestion.code, suggestion.display, self.model.code_set_release, self.settings.fhir_version)
                     when = processed_at[note_key(w.note, self.model)]
                     bundle = build_bundle(w.note, suggestions, self.model, when)
             except ProcessingError as err:
@@ -206,7 +226,7 @@ class NoteProcessor:
                 deid_text=w.deid.text,
                 deid_text_sha256=hashlib.sha256(w.deid.text.encode("utf-8")).hexdigest(),
                 model=self.model,
-                thresholds_global=self.runtime.metadata.thresholds.global_threshold,
+                thresholds_global=self._global_threshold,
                 scores=codes.scores,  # the model's scores, before any context policy (audit, replay)
                 suggestions=suggestions,
                 withheld=withheld,
@@ -215,6 +235,11 @@ class NoteProcessor:
                 processed_at=when,
                 timings_ms=timings,
             )
+
+    @property
+    def _global_threshold(self) -> float:
+        described = self.runtime.descriptions
+        return described.fusion.threshold if described is not None else self.runtime.metadata.thresholds.global_threshold
 
     def _processed_at(self, notes: Sequence[ParsedNote]) -> dict[str, dt.datetime]:
         keys = [note_key(n, self.model) for n in notes]

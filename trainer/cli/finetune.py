@@ -30,9 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--coder-config", metavar="JSON", help="JSON object of CoderConfig fields")
     g.add_argument("--coder-set", action="append", default=[], metavar="KEY=VALUE", help="override one CoderConfig field (repeatable)")
     add_optim_arguments(parser, FINETUNE_OPTIM_DEFAULTS)
-    s = parser.add_argument_group("selection and thresholds")
-    s.add_argument("--patience", type=int, default=2, help="dev evaluations without improvement before stopping (0: never)")
-    s.add_argument("--eval-every", type=int, default=0, help="optimizer steps between dev evaluations (0: each epoch)")
+    s = parser.add_argument_group("selection and thresholds (on a 20% slice of train, or on dev when the dataset has a test split)")
+    s.add_argument("--patience", type=int, default=2, help="selection evaluations without improvement before stopping (0: never)")
+    s.add_argument("--eval-every", type=int, default=0, help="optimizer steps between selection evaluations (0: each epoch)")
+    s.add_argument("--select-metric", choices=("map", "micro_auc"), default="map", help="what picks the best step (default: label-space MAP)")
     s.add_argument("--per-code-thresholds", action="store_true", help="tune a threshold per code (rare codes use the global one)")
     s.add_argument("--per-code-min-positives", type=int, default=5)
     s.add_argument("--eval-batch-size", type=int, default=16)
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     options = FinetuneOptions(
         patience=args.patience, eval_every=args.eval_every, per_code_thresholds=args.per_code_thresholds,
         per_code_min_positives=args.per_code_min_positives, eval_batch_size=args.eval_batch_size, device=args.device,
+        select_metric=args.select_metric,
     )
     if not args.data.is_dir():
         raise UserError(f"--data {args.data} is not a directory")

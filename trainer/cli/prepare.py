@@ -1,5 +1,9 @@
 """``python -m trainer prepare``: import notes, map codes, impute chronic codes, split by patient,
-de-identify, build the label space and report statistics. See docs/data.md."""
+de-identify, build the label space and report statistics. See docs/data.md.
+
+Splits: sources with their own splits keep them (CodiEsp train/dev, and test/ when the directory has it);
+the others are split 70/10/20 by patient. A dataset with a test split is selected on dev and reported on
+test; one without (CodiEsp as published here) is selected on a slice of train and reported on dev."""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from schemas.cli import UserError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("sources (at least one)")
-    src.add_argument("--codiesp", type=Path, help="CodiEsp directory as published (train/dev/background)")
+    src.add_argument("--codiesp", type=Path, help="CodiEsp directory as published: train/, dev/ and background/ are read, and test/ "
+                                                  "when present (the official test split, with its D.tsv); each keeps its split")
     src.add_argument("--language", choices=("en", "es"), default="en", help="CodiEsp text: English translation (default) or Spanish")
     src.add_argument("--mtsamples", type=Path, help="MTSamples CSV (unlabelled: goes to unlabelled.jsonl)")
     src.add_argument("--fhir", type=Path, help="FHIR R4 NDJSON/Bundle file or directory (DocumentReference + Condition)")
@@ -20,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--synthetic", type=int, metavar="N", help="N synthetic notes")
     src.add_argument("--seed", type=int, default=0, help="synthetic-note seed (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="output dataset directory")
-    parser.add_argument("--min-train-positives", type=int, default=3, metavar="N",
-                        help="label space: codes with >= N positive train notes (default 3; the paper used >1,000 on 7.5M notes)")
+    parser.add_argument("--min-train-positives", type=int, default=1, metavar="N",
+                        help="label space: codes with >= N positive train notes (default 1: every code seen in training; "
+                             "the paper used >1,000 on 7.5M notes)")
     parser.add_argument("--min-chars", type=int, default=50, help="drop notes shorter than this (default 50)")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the patient split (default 0)")
     parser.add_argument("--tokenizer", type=Path, help="tokenizer.json (or its directory): add token-length percentiles")

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, default=1024, help="tokens per input including [CLS]/[SEP] (paper: 1,024)")
     parser.add_argument("--no-pack", dest="pack", action="store_false", help="one segment per input (dynamic padding only)")
     parser.add_argument("--mask-probability", type=float, default=0.15)
+    parser.add_argument("--position-init", choices=("sinusoidal", "random"), default="sinusoidal",
+                        help="from scratch: start the position embeddings as sinusoids (default) or random")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     add_corpus_arguments(parser)
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--mask-probability must be in (0, 1) (got {args.mask_probability})")
         setup = PretrainSetup(
             init=args.init, encoder=encoder, tokenizer_dir=str(resolve_tokenizer(args.init, args.tokenizer)),
-            max_length=args.max_length, pack=args.pack, masking=MaskingConfig(probability=args.mask_probability),
+            max_length=args.max_length, pack=args.pack, masking=MaskingConfig(probability=args.mask_probability), position_init=args.position_init,
             corpus={"sources": sorted(args.sources), "notes": [str(p) for p in args.notes],
                     "held_out_percent": args.held_out_percent, "deid": args.deid},
         )
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             log.info("notes per source %s; %d train, %d held out; skipped %s", corpus.per_source, len(corpus.train), len(corpus.held_out), corpus.skipped or "none")
         if args.deid:
             corpus.deidentify()
-        train, held = corpus.train, corpus.held_out
+        train, held = corpus.training_texts(), corpus.held_out
         summary = pretrain(setup, optim, info, args.out, train, held, resume=args.resume)
         if info.is_main:
             print(f"model written to {summary['model_dir']}; {summary['steps']} steps, {summary['tokens']:,} tokens, "

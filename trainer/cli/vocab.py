@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("notes per source %s; %d for the vocabulary, %d held out; skipped %s", corpus.per_source, len(corpus.train), len(corpus.held_out), corpus.skipped or "none")
     if args.deid:
         corpus.deidentify()
-    train, held_out = corpus.train, corpus.held_out
+    train, held_out = corpus.training_texts(), corpus.held_out
     tok = train_wordpiece(train, args.vocab_size, args.min_frequency)
     save_tokenizer_dir(tok, args.out)
     print(f"vocabulary of {tok.get_vocab_size():,} tokens written to {args.out}")

@@ -43,7 +43,7 @@ class PrepareConfig:
     jsonl: Path | None = None
     synthetic: int | None = None  # number of synthetic notes
     seed: int = 0  # synthetic-note seed
-    min_train_positives: int = 3
+    min_train_positives: int = 1  # every code seen in training
     min_chars: int = 50
     split_seed: int = 0
     tokenizer: Path | None = None

@@ -12,10 +12,10 @@ API for other parts of the trainer::
 
 from trainer.encoder.config import MIN_VOCAB_SIZE, PRESETS, EncoderConfig, encoder_config
 from trainer.encoder.load import MINILM, build_from_config, load_encoder, load_hf_tokenizer, load_masked_lm, minilm_dir, resolve_model_dir, resolve_tokenizer
-from trainer.encoder.positions import extend_position_embeddings
+from trainer.encoder.positions import extend_position_embeddings, sinusoidal_positions
 
 __all__ = [
     "resolve_tokenizer",
     "MIN_VOCAB_SIZE", "MINILM", "PRESETS", "EncoderConfig", "build_from_config", "encoder_config",
-    "extend_position_embeddings", "load_encoder", "load_hf_tokenizer", "load_masked_lm", "minilm_dir", "resolve_model_dir",
+    "extend_position_embeddings", "sinusoidal_positions", "load_encoder", "load_hf_tokenizer", "load_masked_lm", "minilm_dir", "resolve_model_dir",
 ]

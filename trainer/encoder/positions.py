@@ -42,3 +42,22 @@ def extend_position_embeddings(model: PreTrainedModel, new_max: int, seed: int =
         emb.token_type_ids = nn.Buffer(torch.zeros((1, new_max), dtype=torch.long, device=device), persistent=False)
     model.config.max_position_embeddings = new_max
     return model
+
+
+@torch.no_grad()
+def sinusoidal_positions(model: PreTrainedModel, scale: float | None = None) -> PreTrainedModel:
+    """In place: set absolute position embeddings to the Transformer's sinusoids (Vaswani et al. 2017),
+    scaled to ``scale`` standard deviation (default: the word embeddings'). A BERT trained from scratch
+    otherwise starts with random positions, and attention has nothing to tell neighbours apart by until they
+    are learnt: the long "unigram plateau" of MLM pretraining. Still learnt (only the start changes)."""
+    emb = bert_embeddings(model)
+    weight = emb.position_embeddings.weight
+    positions, dim = weight.shape
+    position = torch.arange(positions, dtype=torch.float32)[:, None]
+    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-torch.log(torch.tensor(10_000.0)) / dim))
+    table = torch.zeros(positions, dim)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)[:, : dim // 2]
+    target = float(emb.word_embeddings.weight.std()) if scale is None else scale
+    weight.copy_((table / table.std() * target).to(weight.dtype))
+    return model

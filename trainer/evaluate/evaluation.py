@@ -1,6 +1,9 @@
 """Evaluation as in the paper (4.3-4.4): micro/macro-AUC with bootstrap intervals (Table 2), macro-AUC by
 training frequency incl. the low-frequency slice (Table 3), per-code AUC with positive counts (Table 4) and
-its distribution (Figure 2), micro/macro-F1 at the dev-tuned thresholds, precision@k and MAP (CodiEsp).
+its distribution (Figure 2), micro/macro-F1 at the thresholds tuned on the selection split, precision@k and
+the label-space MAP; and as CodiEsp scores it (``ranking``): the official MAP against ALL gold codes of a
+note, the coverage of gold occurrences, MAP on codes seen / not seen in training. A run with a description
+scorer (``trainer fuse``) is also evaluated as the served combination and as the description scorer alone.
 
 ``evaluate_run`` returns a JSON-able dict; ``write_report`` writes JSON, Markdown, CSV and PNG. Undefined
 numbers (no positives) are ``None`` with a note saying why, never NaN.
@@ -33,6 +36,7 @@ from trainer.evaluate.metrics import (  # noqa: E402
     precision_at_k,
     rank_auc,
 )
+from trainer.evaluate.ranking import ranking_report  # noqa: E402
 from trainer.finetune.data import label_matrix  # noqa: E402
 from trainer.models.scorer import load_scorer  # noqa: E402
 
@@ -50,6 +54,7 @@ class EvaluationConfig:
     batch_size: int = 16
     device: str = "cpu"
     seed: int = 0
+    combinations: bool = True  # with a description scorer in the run: also the served combination and the scorer alone
 
 
 def check_label_spaces(model_labels: LabelSpace, data_labels: LabelSpace) -> None:
@@ -129,15 +134,61 @@ def evaluate_run(run_dir: Path, data_dir: Path, cfg: EvaluationConfig) -> dict[s
     check_label_spaces(scorer.labels, data_labels)
     targets, outside = label_matrix(records, scorer.labels)
     try:
-        train_counts = label_matrix(load_split(data_dir, "train"), scorer.labels)[0].sum(axis=0)
+        train = load_split(data_dir, "train")
+        train_counts = label_matrix(train, scorer.labels)[0].sum(axis=0)
+        seen = {c for r in train for c in r.codes}
     except FileNotFoundError:
-        train_counts = None
-    scores = scorer.score([r.text for r in records])
+        train_counts, seen = None, set(scorer.labels.codes)
+    texts, gold = [r.text for r in records], [r.codes for r in records]
+    scores = scorer.score(texts)
     result = evaluate_scores(targets, scores, scorer.labels, scorer.thresholds.vector(scorer.labels.codes), train_counts, cfg)
+    result.update(ranking_report(gold, scorer.labels.codes, scores, seen))
     if outside:
-        result["report_notes"].append(f"{sum(outside.values())} code occurrences outside the label space were ignored")
+        result["report_notes"].append(f"{sum(outside.values())} code occurrences outside the label space are missed by the label-space "
+                                      "metrics; the official MAP counts them")
     result.update(run=str(run_dir), data=str(data_dir), architecture=scorer.config.architecture, thresholds={"global": scorer.thresholds.global_threshold, "per_code": len(scorer.thresholds.per_code)})
+    from trainer.describe.fuse import has_descriptions
+
+    if cfg.combinations and has_descriptions(run_dir):
+        result["combinations"] = evaluate_combinations(run_dir, texts, gold, seen, scores, targets, scorer.labels, train_counts, cfg)
     return result
+
+
+def evaluate_combinations(run_dir: Path, texts: list[str], gold: list, seen: set[str], probs: np.ndarray, targets: np.ndarray, labels: LabelSpace,
+                          train_counts: np.ndarray | None, cfg: EvaluationConfig) -> dict[str, Any]:
+    """The served combination and the description scorer alone (``trainer fuse``), each: the ranking report
+    over every candidate code, micro-F1 at its threshold against all gold codes, and the label-space metrics
+    of its scores on the classifier's columns (comparable with the classifier's own)."""
+    from dataclasses import replace
+
+    from trainer.describe.build import score_with
+    from trainer.describe.fuse import load_descriptions
+    from trainer.describe.select import Components, label_candidates
+
+    model = load_descriptions(run_dir)
+    columns = label_candidates(labels.codes, model.catalogue.codes)
+    components = Components(model.catalogue.codes, score_with(model.scorer, texts, model.tokenizer), model.neighbours, probs, columns)
+    out: dict[str, Any] = {"candidates": len(model.catalogue), "refit_on": model.fusion.refit_on, "selected_on": model.fusion.served.selected_on}
+    label_cfg = replace(cfg, bootstrap=0)
+    for name in ("served", "without_classifier", "descriptions_only"):
+        fusion = getattr(model.fusion, name)
+        fused = components.fused(fusion)
+        on_labels = fused[:, columns]
+        block = evaluate_scores(targets, on_labels, labels, np.full(len(labels), fusion.threshold), train_counts, label_cfg)
+        block.pop("per_code")
+        block.update(ranking_report(gold, model.catalogue.codes, fused, seen))
+        predicted = fused >= fusion.threshold
+        block["all_codes_micro_f1"] = _micro_f1_all(predicted, gold, model.catalogue.codes)
+        block["fusion"] = fusion.model_dump()
+        out[name] = block
+    return out
+
+
+def _micro_f1_all(predicted: np.ndarray, gold: list, codes: tuple[str, ...]) -> float:
+    """Micro-F1 of the suggested codes against every gold code (those no candidate covers are misses)."""
+    tp = sum(sum(1 for j in np.nonzero(predicted[i])[0] if codes[j] in set(g)) for i, g in enumerate(gold))
+    n_pred, n_gold = int(predicted.sum()), sum(len(set(g)) for g in gold)
+    return 2 * tp / (n_pred + n_gold) if n_pred + n_gold else 0.0
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -159,8 +210,16 @@ def render_markdown(result: dict[str, Any], top: int = 20) -> str:
         f"| macro-AUC ({r['macro_auc_codes']} codes) | {_fmt(r['macro_auc'])}{_ci(r, 'macro_auc')} |",
         f"| micro-F1 | {_fmt(r['micro_f1'])} |", f"| macro-F1 | {_fmt(r['macro_f1'])} |",
         *[f"| P@{k} | {_fmt(v)} |" for k, v in r["precision_at_k"].items()],
-        f"| MAP ({r['map_notes']} notes) | {_fmt(r['map'])} |",
+        f"| label-space MAP ({r['map_notes']} notes) | {_fmt(r['map'])} |",
+        f"| official MAP (all gold codes; {r['official_map_notes']} notes) | {_fmt(r['official_map'])} |",
+        f"| gold occurrences the model can rank | {r['coverage']['covered']} of {r['coverage']['gold_occurrences']} ({r['coverage']['share']:.1%}) |",
+        f"| MAP on codes seen / not seen in training | {_fmt(r['map_seen'])} / {_fmt(r['map_unseen'])} |",
     ]
+    for name, title in (("served", "served combination"), ("without_classifier", "without the classifier"), ("descriptions_only", "description scorer alone")):
+        c = r.get("combinations", {}).get(name)
+        if c:
+            lines.append(f"| {title}: official MAP / seen / unseen / micro-F1 (all codes) | {_fmt(c['official_map'])} / {_fmt(c['map_seen'])} / "
+                         f"{_fmt(c['map_unseen'])} / {_fmt(c['all_codes_micro_f1'])} |")
     if "ci_confidence" in r:
         lines += ["", f"Intervals: {r['ci_confidence']:.0%} bootstrap percentile intervals over notes."]
     if "auc_by_train_frequency" in r:

@@ -6,6 +6,9 @@
     <repository>/<name>/<version>/metadata.json     schemas.model_repo.ModelMetadata
     <repository>/<name>/<version>/tokenizer.json
     <repository>/<name>/<version>/model.py          cpu-python variant only (deploy/triton/python_backend)
+    <repository>/<name>/<version>/descriptions/     a run with a description scorer (``trainer fuse``): its
+    <repository>/<name>_descriptions/...            engine-side files, and its graph as a second Triton model
+                                                    of the same version (``trainer.export.descriptions``)
 
 A version is built in a hidden staging directory and renamed into place only after its ONNX graph matched
 PyTorch and its config checked out, so a polling Triton never sees half a version and a failed export
@@ -133,7 +136,7 @@ def _is_model_dir(path: Path) -> bool:
     return path.is_dir() and ((path / CONFIG_FILE).is_file() or any(p.name.isdigit() for p in path.iterdir() if p.is_dir()))
 
 
-def next_version(repository: Path, name: str, requested: int | None) -> int:
+def next_version(repository: Path, name: str, requested: int | None, companions: tuple[str, ...] = ()) -> int:
     """The version to write; refuses a repository that holds other things, or an existing version."""
     if not name.replace("_", "").replace("-", "").isalnum():
         raise UserError(f"model name {name!r}: use letters, digits, '_' and '-' only")
@@ -149,7 +152,7 @@ def next_version(repository: Path, name: str, requested: int | None) -> int:
         odd = [p.name for p in model_dir.iterdir() if not p.name.startswith(".") and p.name not in allowed and not p.name.isdigit()] if model_dir.is_dir() else []
         if odd:
             raise UserError(f"{model_dir} holds {sorted(odd)[:5]}, which trainer export does not write; refusing to add a version there")
-    existing = list_versions(repository, name)
+    existing = sorted({v for model in (name, *companions) for v in list_versions(repository, model)})
     if requested is not None:
         if requested < 1:
             raise UserError(f"--version must be >= 1 (got {requested})")
@@ -190,7 +193,12 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
         raise UserError("choose one of --fp16 (GPU) and --int8 (CPU)")
     check_run_dir(run_dir)
     summary = read_training_summary(run_dir)
-    version = next_version(repository, options.name, options.version)
+    from trainer.describe.fuse import has_descriptions, load_descriptions
+    from trainer.export.descriptions import scorer_model_name
+
+    described = has_descriptions(run_dir)
+    version = next_version(repository, options.name, options.version, (scorer_model_name(options.name),) if described else ())
+    descriptions = load_descriptions(run_dir) if described else None
     coder = load_coder(run_dir)
     labels, segmentation, tokenizer_path = coder.labels, coder.segmentation, coder.tokenizer_path
     tokenizer = load_tokenizer(tokenizer_path)
@@ -214,6 +222,7 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
     # New model: stage the whole model dir; existing model: stage the version inside it. Hidden names and a
     # rename at the end: Triton's poll ignores them, and nothing is left behind on failure.
     staging_root = Path(tempfile.mkdtemp(prefix=f".{options.name}.export-", dir=repository if new_model else model_dir))
+    scorer_stage: _StagedModel | None = None
     try:
         staged_model = staging_root if new_model else model_dir
         staged_version = staging_root / str(version)
@@ -240,12 +249,16 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
         if not parity.within(tolerance):
             raise UserError(f"the exported graph does not reproduce the PyTorch model: {parity} (tolerance {tolerance:g}); nothing written")
 
+        scorer_fields = {}
+        if descriptions is not None:
+            scorer_stage = _stage_scorer(descriptions, run_dir, repository, options, serving, version, staged_version)
+            scorer_fields = {"description_scorer": scorer_stage.info, "fusion": descriptions.fusion.served}
         metadata = ModelMetadata(
             model_name=options.name, version=version, architecture=coder.architecture,
             created_at=dt.datetime.now(dt.timezone.utc), labels=labels, thresholds=coder.thresholds,
             segmentation=segmentation, tokenizer_file=TOKENIZER_FILE, deid_placeholders=PLACEHOLDERS,
             evidence_top_k=top_k, precision=options.precision, training=summary,
-            context_policy=options.context_policy,
+            context_policy=options.context_policy, **scorer_fields,
         )
         (staged_version / METADATA_FILE).write_text(metadata.model_dump_json(indent=2) + "\n", encoding="utf-8")
         shutil.copyfile(tokenizer_path, staged_version / TOKENIZER_FILE)
@@ -263,6 +276,8 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
             rendered[where] = text
 
         config_paths = tuple(model_dir / where for where in rendered)
+        if scorer_stage is not None:  # the scorer first: whoever sees the classifier's version finds its scorer
+            config_paths += scorer_stage.publish()
         if new_model:
             for where, text in rendered.items():
                 _write_text_atomic(staged_model / where, text)
@@ -274,7 +289,66 @@ def export_model(run_dir: Path, repository: Path, options: ExportOptions = Expor
     finally:
         if staging_root.exists():
             shutil.rmtree(staging_root, ignore_errors=True)
+        if scorer_stage is not None:
+            scorer_stage.discard()
 
     seconds = time.monotonic() - started
     log.info("wrote %s version %d (%s) in %.1f s", model_dir, version, ", ".join(options.variants), seconds)
     return ExportResult(model_dir, version, model_dir / str(version), config_paths, metadata, parity, seconds, fused)
+
+
+@dataclass
+class _StagedModel:
+    """A version of a companion model (the description scorer) built in a hidden staging directory."""
+
+    model_dir: Path
+    version: int
+    root: Path  # staging: the whole model dir (new model) or the version dir's parent
+    new_model: bool
+    configs: dict[str, str]
+    info: object  # schemas.model_repo.DescriptionScorerInfo
+
+    def publish(self) -> tuple[Path, ...]:
+        if self.new_model:
+            for where, text in self.configs.items():
+                _write_text_atomic(self.root / where, text)
+            os.rename(self.root, self.model_dir)
+        else:
+            os.rename(self.root / str(self.version), self.model_dir / str(self.version))
+            for where, text in self.configs.items():
+                _write_text_atomic(self.model_dir / where, text)
+        return tuple(self.model_dir / where for where in self.configs)
+
+    def discard(self) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _stage_scorer(descriptions, run_dir: Path, repository: Path, options: ExportOptions, serving: ServingConfig, version: int,
+                  classifier_version_dir: Path) -> _StagedModel:
+    """Export the description scorer graph (parity-checked against PyTorch) and its configs to a staging
+    directory, and write its engine-side files into the classifier's staged version."""
+    from trainer.export.descriptions import check_scorer_parity, export_scorer_onnx, scorer_info, scorer_model_name, write_engine_files
+
+    name = scorer_model_name(options.name)
+    model_dir = repository / name
+    new_model = not model_dir.exists()
+    root = Path(tempfile.mkdtemp(prefix=f".{name}.export-", dir=repository if new_model else model_dir))
+    staged = root / str(version)
+    staged.mkdir()
+    onnx_path = staged / ONNX_FILE
+    log.info("exporting the description scorer (%d candidate codes) to ONNX", descriptions.fusion.candidates)
+    export_scorer_onnx(descriptions, onnx_path)
+    log.info("parity description scorer ONNX vs PyTorch: max |diff| %.2e", check_scorer_parity(descriptions, onnx_path))
+    if "cpu-python" in options.variants:
+        shutil.copyfile(PYTHON_BACKEND_MODEL, staged / "model.py")
+    write_engine_files(descriptions, run_dir, classifier_version_dir)
+    inputs, outputs = onnx_signature(onnx_path)
+    scorer_serving = dataclasses.replace(serving, pad_token_id=descriptions.tokenizer.token_to_id(PAD))
+    configs = {}
+    for i, variant in enumerate(options.variants):
+        text = render_config(name, variant, inputs, outputs, scorer_serving)
+        where = CONFIG_FILE if i == 0 else f"{CONFIGS_DIR}/{variant}.pbtxt"
+        check_config(parse_config(text, where), inputs, outputs, where)
+        configs[where] = text
+    return _StagedModel(model_dir, version, root, new_model, configs, scorer_info(descriptions, options.name))

@@ -4,7 +4,12 @@ For every code j a label vector l_j attends over the encoder's last-layer token 
 
     a_ij = softmax_i(<h_i, l_j>)            (eq. 2)   padding positions get exactly 0
     c_j  = sum_i a_ij h_i                   (eq. 3)
-    y_j  = sigmoid(W_a relu(W_b c_j))       (eq. 4)   W_a, W_b shared by all codes
+    y_j  = sigmoid(W_a relu(W_b c_j) + b_j) (eq. 4)   W_a, W_b shared by all codes; b_j: see below
+
+``b_j`` (``code_bias``, not in the paper's eq. 4) is a per-code bias started at the code's training log-odds
+(``trainer.models.prior``). Without it every code starts at probability 0.5 and the only per-code parameters
+are the l_j: with ~1,800 codes at a ~0.6% base rate, a short CPU fine-tuning spends its steps pulling every
+logit down to the prior (MiniLM + XML learnt nothing else in an epoch; docs/finetuning.md).
 
 Memory: the attention is [batch, codes, tokens] and the contexts [batch, codes, hidden]; with 2,292 codes
 those dominate the head, so codes are processed in chunks of ``code_chunk`` and, while training, each chunk
@@ -25,9 +30,10 @@ from trainer.models.output import CoderOutput
 class MultiLabelAttention(nn.Module):
     """The XML output layer (eqs. 2-4) on top of token states."""
 
-    def __init__(self, n_codes: int, hidden: int, xml_hidden: int, code_chunk: int = 512, checkpoint_chunks: bool = True):
+    def __init__(self, n_codes: int, hidden: int, xml_hidden: int, code_chunk: int = 512, checkpoint_chunks: bool = True, code_bias: bool = True):
         super().__init__()
         self.label_vectors = nn.Parameter(torch.empty(n_codes, hidden))  # l_j, one row per code
+        self.code_bias = nn.Parameter(torch.zeros(n_codes)) if code_bias else None  # b_j
         nn.init.normal_(self.label_vectors, std=hidden**-0.5)  # random init; label_init.py may overwrite
         self.w_b = nn.Linear(hidden, xml_hidden)  # W_b (eq. 4), shared across codes
         self.w_a = nn.Linear(xml_hidden, 1)  # W_a (eq. 4), shared across codes
@@ -54,17 +60,21 @@ class MultiLabelAttention(nn.Module):
             logits.append(chunk_logits)
             if return_attention:
                 attentions.append(chunk_attention)
-        return CoderOutput(torch.cat(logits, dim=1), torch.cat(attentions, dim=1) if return_attention else None)
+        out = torch.cat(logits, dim=1)
+        if self.code_bias is not None:
+            out = out + self.code_bias
+        return CoderOutput(out, torch.cat(attentions, dim=1) if return_attention else None)
 
 
 class BertXML(nn.Module):
     """BERT encoder + multi-label attention: ``forward(input_ids, attention_mask) -> CoderOutput``."""
 
-    def __init__(self, encoder: BertModel, n_codes: int, xml_hidden: int | None = None, code_chunk: int = 512, checkpoint_chunks: bool = True):
+    def __init__(self, encoder: BertModel, n_codes: int, xml_hidden: int | None = None, code_chunk: int = 512, checkpoint_chunks: bool = True,
+                 code_bias: bool = True):
         super().__init__()
         self.encoder = encoder
         hidden = encoder.config.hidden_size
-        self.xml = MultiLabelAttention(n_codes, hidden, xml_hidden or hidden, code_chunk, checkpoint_chunks)
+        self.xml = MultiLabelAttention(n_codes, hidden, xml_hidden or hidden, code_chunk, checkpoint_chunks, code_bias)
         self.return_attention = True  # training switches it off: the [B, C, T] tensor is not needed there
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> CoderOutput:

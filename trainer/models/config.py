@@ -23,6 +23,7 @@ class CoderConfig:
     label_init: Literal["semantic", "random"] = "semantic"
     xml_hidden: int | None = None  # width of W_b in eq. 4; None: the encoder's hidden size
     code_chunk: int = 512  # codes per attention chunk: bounds the [B, chunk, T] attention tensor
+    code_bias: bool = False  # a per-code output bias started at the training log-odds (not in eq. 4; see bert_xml.py; not yet measured on CodiEsp)
     checkpoint_chunks: bool = True  # recompute each chunk in backward instead of keeping it (training)
     # bigru-attention (paper 3.4)
     embedding_dim: int = 300

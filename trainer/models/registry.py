@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def assemble_coder(config: CoderConfig, n_codes: int, encoder: BertModel | None, pad_id: int = 0) -> nn.Module:
     """The architecture's module around an encoder (randomly initialised head; no pretrained weights read)."""
     if config.architecture == "bert-xml":
-        return BertXML(encoder, n_codes, config.xml_hidden, config.code_chunk, config.checkpoint_chunks)
+        return BertXML(encoder, n_codes, config.xml_hidden, config.code_chunk, config.checkpoint_chunks, config.code_bias)
     if config.architecture == "bert-cls":
         return BertCLS(encoder, n_codes)
     if config.architecture == "bigru-attention":

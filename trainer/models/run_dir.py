@@ -4,11 +4,11 @@
     RUN_DIR/encoder_config.json     the BERT encoder's shape (BertConfig), so no pretrained weights are needed to load
     RUN_DIR/model.safetensors       all weights of the torch coder (logreg: logreg.joblib instead)
     RUN_DIR/labels.json             schemas.labels.LabelSpace (column order of the outputs)
-    RUN_DIR/thresholds.json         schemas.model_repo.Thresholds (tuned on dev)
+    RUN_DIR/thresholds.json         schemas.model_repo.Thresholds (tuned on the selection split)
     RUN_DIR/segmentation.json       schemas.model_repo.SegmentationParams
     RUN_DIR/tokenizer.json          the tokenizer the model was trained with
     RUN_DIR/training_summary.json   schemas.model_repo.TrainingSummary
-    RUN_DIR/dev_metrics.json, loss_curve.png, checkpoints/
+    RUN_DIR/selection_metrics.json, loss_curve.png, selection_curve.png, checkpoints/
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ THRESHOLDS_FILE = "thresholds.json"
 SEGMENTATION_FILE = "segmentation.json"
 TOKENIZER_FILE = "tokenizer.json"
 SUMMARY_FILE = "training_summary.json"
-DEV_METRICS_FILE = "dev_metrics.json"
+SELECTION_METRICS_FILE = "selection_metrics.json"
 CHECKPOINT_DIR = "checkpoints"
 
 

@@ -1,10 +1,13 @@
 """Text for the vocabulary and for pretraining, and masked-language-model batches (paper 3.2).
 
-Corpus (read by ``trainer.data.importers``): CodiEsp background/train/dev (English) and the deduplicated
-MTSamples transcriptions, and/or NoteRecord JSONL files (e.g. a prepared ``train.jsonl``; never a test
-split). A stable ~5% of notes, chosen by a hash of the text, is held out of both the vocabulary and
-pretraining (OOV measure, held-out MLM loss).
-Text is de-identified as in serving, so the PHI placeholders are the tokens the model will meet.
+Corpus (read by ``trainer.data.importers``): CodiEsp background and train (English; never dev, the report
+split, nor a test split: their text must not shape the vocabulary or the encoder), the deduplicated MTSamples
+transcriptions, the ICD-10-CM 2026 titles and inclusion terms (``icd10cm``: one text per category, so the
+encoder learns the words code descriptions use), and/or NoteRecord JSONL files (e.g. a prepared
+``train.jsonl``; never a test split). A stable ~5% of notes, chosen by a hash of the text, is held out of
+both the vocabulary and pretraining (OOV measure, held-out MLM loss); code-set text is never held out (the
+held-out figures are about notes).
+Notes are de-identified as in serving, so the PHI placeholders are the tokens the model will meet.
 
 Examples: each note is cut into consecutive segments by ``schemas.text.segment_notes``; short segments are
 optionally packed together ([CLS] a [SEP] b [SEP] ...) so little compute goes to padding.
@@ -31,20 +34,25 @@ from trainer.data.importers.jsonl import read_jsonl
 from trainer.data.importers.mtsamples import read_mtsamples
 
 log = logging.getLogger(__name__)
-SOURCES = ("codiesp", "mtsamples")
-CODIESP_SPLITS = ("background", "train", "dev")  # never a test split
+SOURCES = ("codiesp", "mtsamples", "icd10cm")
+CODIESP_SPLITS = ("background", "train")  # never dev (the report split) nor test
 MIN_CHARS = 20  # shorter "notes" (empty rows, headers) are skipped and counted
 
 
 @dataclass
 class Corpus:
-    train: list[str] = field(default_factory=list)
-    held_out: list[str] = field(default_factory=list)
+    train: list[str] = field(default_factory=list)  # notes
+    held_out: list[str] = field(default_factory=list)  # notes
+    code_set: list[str] = field(default_factory=list)  # ICD-10-CM titles and inclusion terms (no PHI, never held out)
     per_source: dict[str, int] = field(default_factory=dict)  # notes kept per source
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def training_texts(self) -> list[str]:
+        """What the vocabulary and pretraining learn from: the training notes, then the code-set text."""
+        return self.train + self.code_set
 
     def deidentify(self) -> None:
         """De-identify both parts as the engine would (``trainer.data.deid``); failed notes are dropped and counted."""
@@ -72,12 +80,29 @@ def _texts(records: Iterable[NoteRecord], report: ImportReport, corpus: Corpus) 
         corpus.skip(f"{report.source}: {reason}", n)
 
 
+def code_set_texts() -> list[str]:
+    """ICD-10-CM titles and inclusion terms, one text per 3-character category (one line per term). The
+    7th-character extensions are left out: they repeat their parent's title with an encounter suffix."""
+    from schemas.icd10cm import load_code_set
+
+    code_set = load_code_set()
+    categories: dict[str, list[str]] = {}
+    for code in code_set.codes():
+        if len(code.replace(".", "")) == 7:
+            continue
+        lines = categories.setdefault(code[:3], [])
+        lines += [f"{term}." for term in (code_set.description(code), *code_set.inclusion_terms(code))]
+    return ["\n".join(lines) for lines in categories.values()]
+
+
 def _streams(data_dir: Path | None, sources: Sequence[str], jsonl: Sequence[Path], corpus: Corpus) -> list[Iterable[tuple[str, str]]]:
     """The data importers (trainer.data.importers) for each requested source, read lazily."""
     streams: list[Iterable[tuple[str, str]]] = []
     for source in sources:
         if source not in SOURCES:
             raise UserError(f"unknown source {source!r}; choose from {SOURCES}")
+        if source == "icd10cm":
+            continue  # not a file: load_corpus adds it
         if data_dir is None:
             raise UserError(f"source {source!r} needs --data-dir")
         if source == "codiesp":
@@ -109,7 +134,10 @@ def load_corpus(
                 continue
             (corpus.held_out if is_held_out(text, held_out_percent) else corpus.train).append(text)
             corpus.per_source[source] = corpus.per_source.get(source, 0) + 1
-    if not corpus.train:
+    if "icd10cm" in sources:
+        corpus.code_set = code_set_texts()
+        corpus.per_source["icd10cm"] = len(corpus.code_set)
+    if not corpus.train and not corpus.code_set:
         raise UserError(f"no usable text: 0 notes of at least {MIN_CHARS} characters in {list(sources)} {list(map(str, jsonl))} (skipped: {corpus.skipped})")
     return corpus
 

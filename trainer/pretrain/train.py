@@ -22,7 +22,7 @@ from transformers import BertForMaskedLM
 
 from schemas.cli import UserError
 from schemas.text import PAD, load_tokenizer
-from trainer.encoder import EncoderConfig, load_masked_lm
+from trainer.encoder import EncoderConfig, load_masked_lm, sinusoidal_positions
 from trainer.pretrain.data import MaskingConfig, MlmBatcher, build_examples
 from trainer.training import (
     DistInfo,
@@ -74,6 +74,7 @@ class PretrainSetup:
     pack: bool = True
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     corpus: dict = field(default_factory=dict)  # sources, held-out share, de-identification
+    position_init: str = "sinusoidal"  # from scratch: "sinusoidal" or "random" (trainer.encoder.sinusoidal_positions)
 
 
 def check_setup(setup: PretrainSetup, tok: Tokenizer) -> None:
@@ -85,12 +86,15 @@ def check_setup(setup: PretrainSetup, tok: Tokenizer) -> None:
             raise UserError(f"--max-length {setup.max_length} exceeds the encoder's {setup.encoder.max_position_embeddings} positions")
     if setup.max_length < 8:
         raise UserError(f"--max-length {setup.max_length} is too short (at least 8)")
+    if setup.position_init not in ("sinusoidal", "random"):
+        raise UserError(f"unknown position initialisation {setup.position_init!r}; choose sinusoidal or random")
 
 
 def build_model(setup: PretrainSetup, tok: Tokenizer) -> BertForMaskedLM:
     vocab = tok.get_vocab_size()
     if setup.encoder is not None:
-        return load_masked_lm(setup.init, vocab_size=vocab, config=setup.encoder, pad_token_id=tok.token_to_id(PAD))
+        model = load_masked_lm(setup.init, vocab_size=vocab, config=setup.encoder, pad_token_id=tok.token_to_id(PAD))
+        return sinusoidal_positions(model) if setup.position_init == "sinusoidal" else model
     return load_masked_lm(setup.init, vocab_size=vocab, max_positions=setup.max_length)
 
 
@@ -167,7 +171,8 @@ def pretrain(
                            "final_loss": result.state.loss_history[-1][1] if result.state.loss_history else None,
                            "first_loss": result.state.loss_history[0][1] if result.state.loss_history else None,
                            "resumed_from": str(result.resumed_from) if result.resumed_from else None,
-                           "setup": asdict(setup), "optim": asdict(optim),
+                           "setup": asdict(setup), "optim": asdict(optim), "precision": loop.precision.precision,
+                           "loss_history": [(step, round(loss, 4)) for step, loss in result.state.loss_history],
                            **token_shares(lengths, optim.batch_size, setup.max_length)}
     if held_out_texts:
         held = build_examples(held_out_texts, tok, setup.max_length, setup.pack)[:MAX_HELD_OUT_INPUTS]

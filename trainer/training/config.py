@@ -14,8 +14,8 @@ from typing import Any, Iterable, Literal, TypeVar
 
 from schemas.cli import UserError
 
-Precision = Literal["fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+Precision = Literal["fp32", "bf16", "fp16", "auto"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "auto")  # auto: bf16 where the hardware has it (training.precision)
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class OptimConfig:
     batch is ``batch_size * grad_accum_steps * world_size``."""
 
     lr: float = 5e-4
+    head_lr: float = 0.0  # peak lr of a coder's output layer (everything outside `.encoder`); 0: the same as lr
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06  # share of optimizer steps spent warming up linearly from 0 to lr
     max_grad_norm: float = 1.0  # 0 disables clipping
@@ -40,6 +41,8 @@ class OptimConfig:
         errors = []
         if self.lr <= 0:
             errors.append(f"lr must be > 0 (got {self.lr})")
+        if self.head_lr < 0:
+            errors.append(f"head_lr must be >= 0 (got {self.head_lr})")
         if self.weight_decay < 0:
             errors.append(f"weight_decay must be >= 0 (got {self.weight_decay})")
         if not 0 <= self.warmup_ratio < 1:
@@ -148,6 +151,7 @@ def add_optim_arguments(parser: Any, defaults: OptimConfig | None = None) -> Non
     d = defaults or OptimConfig()
     g = parser.add_argument_group("optimisation")
     g.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
+    g.add_argument("--head-lr", type=float, default=d.head_lr, help="peak learning rate of a coder's output layer (0: --lr)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="per-device micro-batch size")
     g.add_argument("--grad-accum-steps", type=int, default=d.grad_accum_steps)
     g.add_argument("--epochs", type=int, default=d.epochs)

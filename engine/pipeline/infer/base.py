@@ -49,6 +49,14 @@ class InferenceBackend(abc.ABC):
         """Several requests; backends that can overlap them (Triton) override this."""
         return [self.infer(ids, mask) for ids, mask in batches]
 
+    def outputs(self, input_ids: np.ndarray, attention_mask: np.ndarray, names: Sequence[str]) -> list[np.ndarray]:
+        """The named outputs of the served graph, as returned (used for graphs other than the classifier's,
+        e.g. the description scorer)."""
+        raise NotImplementedError(f"{type(self).__name__} serves the classifier only")
+
+    def outputs_many(self, batches: Sequence[tuple[np.ndarray, np.ndarray]], names: Sequence[str]) -> list[list[np.ndarray]]:
+        return [self.outputs(ids, mask, names) for ids, mask in batches]
+
     def check(self) -> None:
         """Raise ``TransientError`` if the model cannot serve now (used by health checks and at start)."""
 

@@ -20,7 +20,7 @@ from schemas.threads import configure_onnxruntime
 class LocalOnnxBackend(InferenceBackend):
     """onnxruntime on ``<repository>/<model>/<version>/model.onnx``; CUDA when onnxruntime has it."""
 
-    def __init__(self, onnx_path: Path, max_segments_per_request: int = 1, intra_op_threads: int = 0) -> None:
+    def __init__(self, onnx_path: Path, max_segments_per_request: int = 1, intra_op_threads: int = 0, classifier: bool = True) -> None:
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             raise FileNotFoundError(f"no ONNX model at {onnx_path}")
@@ -30,15 +30,18 @@ class LocalOnnxBackend(InferenceBackend):
         self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         inputs = {i.name for i in self.session.get_inputs()}
         outputs = {o.name for o in self.session.get_outputs()}
-        if not {INPUT_IDS, ATTENTION_MASK} <= inputs or OUTPUT_PROBS not in outputs:
+        if not {INPUT_IDS, ATTENTION_MASK} <= inputs or (classifier and OUTPUT_PROBS not in outputs):
             raise ValueError(f"{onnx_path} has inputs {sorted(inputs)} and outputs {sorted(outputs)}; expected {INPUT_IDS}, {ATTENTION_MASK} -> {OUTPUT_PROBS}")
         self.evidence = {OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS} <= outputs
         self.output_names = output_names(self.evidence)
         self.max_segments_per_request = max_segments_per_request
 
-    def infer(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> InferenceResult:
+    def outputs(self, input_ids: np.ndarray, attention_mask: np.ndarray, names) -> list[np.ndarray]:
         feeds = {INPUT_IDS: np.ascontiguousarray(input_ids, dtype=np.int64), ATTENTION_MASK: np.ascontiguousarray(attention_mask, dtype=np.int64)}
-        outputs = self.session.run(self.output_names, feeds)
+        return self.session.run(list(names), feeds)
+
+    def infer(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> InferenceResult:
+        outputs = self.outputs(input_ids, attention_mask, self.output_names)
         probs = outputs[0].astype(np.float32, copy=False)
         if self.evidence:
             return InferenceResult(probs, outputs[1].astype(np.int64, copy=False), outputs[2].astype(np.float32, copy=False))

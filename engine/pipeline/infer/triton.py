@@ -23,7 +23,8 @@ from tritonclient.utils import InferenceServerException
 
 from engine.pipeline.infer.base import InferenceBackend, InferenceResult
 from schemas.errors import TransientError
-from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_EVIDENCE_POSITIONS, OUTPUT_EVIDENCE_WEIGHTS, OUTPUT_PROBS, output_names
+from schemas.model_repo import ATTENTION_MASK, INPUT_IDS, OUTPUT_PROBS
+from schemas.model_repo import output_names as output_names_for
 from schemas.settings import TritonSettings
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,13 @@ def _strip_scheme(url: str) -> tuple[str, bool]:
 
 class TritonBackend(InferenceBackend):
     def __init__(self, settings: TritonSettings, model_version: int, evidence: bool, concurrency: int = 8, sleep: Callable[[float], None] = time.sleep,
-                 n_codes: int | None = None) -> None:
+                 n_codes: int | None = None, model_name: str | None = None, output_names: Sequence[str] | None = None) -> None:
+        """``model_name``/``output_names``: another graph of the version than the classifier (the description
+        scorer, ``engine.pipeline.describe``); its outputs are read with ``outputs()``."""
         if not settings.url:
             raise ValueError("TritonBackend needs ICDCODER_TRITON_URL")
         self.settings = settings
-        self.model_name = settings.model_name
+        self.model_name = model_name or settings.model_name
         self.model_version = settings.model_version or str(model_version)
         self.evidence = evidence
         self.n_codes = n_codes  # the label count of the metadata the engine loaded; check() compares Triton's
@@ -82,8 +85,7 @@ class TritonBackend(InferenceBackend):
             )
             self._pool = None  # the HTTP client is not thread-safe: one request at a time
         self._mod = client_mod
-        names = output_names(evidence)
-        self._output_names = names
+        self._output_names = list(output_names) if output_names is not None else output_names_for(evidence)
 
     # -- calls with retries ---------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T], retries: int | None = None) -> T:
@@ -120,36 +122,43 @@ class TritonBackend(InferenceBackend):
         missing = set(self._output_names) - set(shapes)
         if missing:
             raise TransientError(f"triton model {self.model_name}/{self.model_version} lacks outputs {sorted(missing)}")
-        served_codes = int(shapes[OUTPUT_PROBS][-1])
+        served_codes = int(shapes[OUTPUT_PROBS][-1]) if OUTPUT_PROBS in shapes else -1
         if self.n_codes is not None and served_codes not in (-1, self.n_codes):
             # not an outage: every note would fail aggregation, so refuse to start instead of dead-lettering the stream
             raise ValueError(f"triton model {self.model_name}/{self.model_version} returns {served_codes} codes but the model "
                              f"repository's metadata has {self.n_codes}: ICDCODER_TRITON_* and ICDCODER_MODEL_* name different models")
 
-    def infer(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> InferenceResult:
+    def outputs(self, input_ids: np.ndarray, attention_mask: np.ndarray, names: Sequence[str]) -> list[np.ndarray]:
         m = self._mod
         inputs = []
         for name, array in ((INPUT_IDS, input_ids), (ATTENTION_MASK, attention_mask)):
             tensor = m.InferInput(name, list(array.shape), "INT64")
             tensor.set_data_from_numpy(np.ascontiguousarray(array, dtype=np.int64))
             inputs.append(tensor)
-        outputs = [m.InferRequestedOutput(n) for n in self._output_names]
+        requested = [m.InferRequestedOutput(n) for n in names]
 
         def request() -> Any:
-            return self.client.infer(self.model_name, inputs, model_version=self.model_version, outputs=outputs, **self._timeout_kwargs())
+            return self.client.infer(self.model_name, inputs, model_version=self.model_version, outputs=requested, **self._timeout_kwargs())
 
         result = self._call("inference", request)
-        probs = result.as_numpy(OUTPUT_PROBS).astype(np.float32, copy=False)
+        return [result.as_numpy(n) for n in names]
+
+    def infer(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> InferenceResult:
+        out = self.outputs(input_ids, attention_mask, self._output_names)
+        probs = out[0].astype(np.float32, copy=False)
         if not self.evidence:
             return InferenceResult(probs)
-        positions = result.as_numpy(OUTPUT_EVIDENCE_POSITIONS).astype(np.int64, copy=False)
-        weights = result.as_numpy(OUTPUT_EVIDENCE_WEIGHTS).astype(np.float32, copy=False)
-        return InferenceResult(probs, positions, weights)
+        return InferenceResult(probs, out[1].astype(np.int64, copy=False), out[2].astype(np.float32, copy=False))
 
     def infer_many(self, batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[InferenceResult]:
         if self._pool is None or len(batches) < 2:
             return super().infer_many(batches)
         return list(self._pool.map(lambda b: self.infer(*b), batches))
+
+    def outputs_many(self, batches: Sequence[tuple[np.ndarray, np.ndarray]], names: Sequence[str]) -> list[list[np.ndarray]]:
+        if self._pool is None or len(batches) < 2:
+            return super().outputs_many(batches, names)
+        return list(self._pool.map(lambda b: self.outputs(*b, names), batches))
 
     def close(self) -> None:
         if self._pool is not None:
