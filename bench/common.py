@@ -16,6 +16,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from schemas.cli import UserError
+
 FAMILIES = ("quality", "inference", "training", "shared", "deid", "pipeline", "context", "workbench", "chaos", "gpu")
 DEFAULT_FAMILIES = FAMILIES[:-1]  # `gpu` runs on request (--only gpu): the GPU check, or its CPU rehearsal
 NO_DATA_FAMILIES = ("gpu",)  # families that need no public data (random inputs)
@@ -73,6 +75,24 @@ QUICK = BenchSizes(
     description_candidates="categories", speed_encoder="tiny", speed_notes=60, speed_lengths=(128, 256, 512), speed_repeats=3, training_steps=10,
     deid_notes=100, pipeline_notes=48, workbench_seconds=20.0,
 )
+
+
+def changed_sizes(base: BenchSizes, assignments: Sequence[str]) -> BenchSizes:
+    """``base`` with ``KEY=VALUE`` changes (values are Python literals: numbers, strings, tuples, dicts)."""
+    import ast
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(BenchSizes)}
+    changes = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or key.strip() not in known:
+            raise UserError(f"--set {assignment!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}")
+        try:
+            changes[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise UserError(f"--set {assignment!r}: the value is not a Python literal") from None
+    return dataclasses.replace(base, **changes)
 
 
 @dataclass(frozen=True)

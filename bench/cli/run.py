@@ -7,6 +7,7 @@ Models, datasets and server logs go to ``--work-dir`` (default bench/work, git-i
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from bench.common import DEFAULT_FAMILIES, FAMILIES, NO_DATA_FAMILIES
@@ -21,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="minutes instead of hours: tiny models, few steps, a subset of rows")
     parser.add_argument("--only", nargs="+", choices=FAMILIES, default=list(DEFAULT_FAMILIES), metavar="FAMILY",
                         help=f"families to run: {', '.join(FAMILIES)} (default: all but gpu, the GPU check: bench/README.md)")
+    parser.add_argument("--set", dest="sizes", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one of the mode's sizes (bench.common.BenchSizes, a Python literal), e.g. "
+                             "--set 'pretrain_phases=((128, 1500),)' --set \"quality_presets=('logreg',)\"; the summary names every change")
     parser.add_argument("--note", help="a line for SUMMARY.md (e.g. 'shared machine, other jobs running')")
     parser.add_argument("--report-only", action="store_true", help="only rewrite SUMMARY.md from the JSON results in --out")
 
@@ -43,7 +47,13 @@ def run(args: argparse.Namespace) -> int:
         if not (args.data_dir / sub).is_dir():
             raise UserError(f"--data-dir {args.data_dir} has no {sub}/ directory (set ICDCODER_DATA_DIR or pass --data-dir)")
     cfg = BenchConfig(data_dir=args.data_dir.resolve(), out_dir=args.out, work_dir=args.work_dir.resolve(), quick=args.quick, threads=args.threads)
-    summary = run_benchmarks(cfg, args.only, args.note)
+    note = args.note
+    if args.sizes:
+        from bench.common import changed_sizes
+
+        cfg = replace(cfg, sizes_override=changed_sizes(cfg.sizes, args.sizes))
+        note = "; ".join(filter(None, [f"{cfg.mode} mode with sizes changed: " + ", ".join(args.sizes), note]))
+    summary = run_benchmarks(cfg, args.only, note)
     print(summary.read_text(encoding="utf-8"))
     print(f"results in {args.out}")
     return 0
