@@ -64,12 +64,22 @@ class Artifacts:
 
     @cached_property
     def corpus(self):
-        """Vocabulary/pretraining text and the held-out notes (``trainer.pretrain.data.load_corpus``)."""
-        from trainer.pretrain.data import load_corpus
+        """Vocabulary/pretraining text and the held-out notes (``trainer.pretrain.data.load_corpus``), de-identified
+        once per artifacts root and kept in ``corpus.json`` (de-identifying ~5,000 notes costs minutes; every
+        report reads the held-out notes again)."""
+        from trainer.pretrain.data import Corpus, load_corpus
 
+        cached = self.root / "corpus.json"
+        if cached.is_file():
+            say(f"reusing the corpus in {cached}")
+            return Corpus(**json.loads(cached.read_text(encoding="utf-8")))
         corpus = load_corpus(self.cfg.data_dir)
         if self.cfg.sizes.prepare_deid:
             corpus.deidentify()
+        self.root.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(".partial")
+        partial.write_text(json.dumps(asdict(corpus)), encoding="utf-8")
+        partial.replace(cached)
         return corpus
 
     @cached_property

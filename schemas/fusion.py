@@ -40,8 +40,19 @@ class Fusion(BaseModel):
     example_weight: float = Field(0.0, ge=0)
     example_floor: float = Field(0.5, ge=-1, le=1)
     threshold: float = Field(0.5, ge=0, le=1)  # on the fused score (micro-F1 on the selection split)
+    # Codes outside the classifier's label space have no classifier term, so their scores live on another scale:
+    # their own operating point, chosen after ``threshold`` (micro-F1 over all gold codes). None: ``threshold``.
+    outside_threshold: float | None = Field(None, ge=0, le=1)
     selected_on: str = ""  # which notes chose these numbers
     selection: dict[str, float] = {}  # what they gave there (official MAP, micro-F1, ...)
+
+    def thresholds(self, n_candidates: int, label_candidates: np.ndarray | None) -> np.ndarray:
+        """[n_candidates] the threshold of each candidate: ``threshold`` for the classifier's codes,
+        ``outside_threshold`` (when set) for the others."""
+        out = np.full(n_candidates, self.threshold if self.outside_threshold is None else self.outside_threshold, dtype=np.float32)
+        if label_candidates is not None:
+            out[label_candidates] = self.threshold
+        return out
 
 
 @dataclass(frozen=True)

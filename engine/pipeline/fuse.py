@@ -1,6 +1,7 @@
 """Stage 5 for versions with a description scorer: the classifier's per-note probabilities (max over segments)
 fused with the description scorer over every candidate code (``schemas.fusion``, weights from metadata.json),
-then suggestions like ``aggregate``: fused score >= the fusion's threshold, at most ``max_suggestions``, highest
+then suggestions like ``aggregate``: fused score >= the fusion's threshold (codes outside the label space: its
+``outside_threshold``), at most ``max_suggestions``, highest
 first, rounded scores. The audit score map keeps the codes at or above the score floor, at most
 ``MAX_SCORED_CODES`` of them (tens of thousands of candidates would otherwise put hundreds of faint
 description matches into every audit record).
@@ -47,6 +48,7 @@ def fuse_notes(
     note_index = np.array([s.note_index for s in segments])
     note_probs = max_over_segments(result.probs, note_index, n_notes)
     label_of = {int(c): j for j, c in enumerate(descriptions.label_candidates.tolist())}  # candidate -> classifier column
+    limits = fusion.thresholds(n, descriptions.label_candidates)
     out = []
     for i in range(n_notes):
         rows = np.nonzero(note_index == i)[0]
@@ -59,7 +61,7 @@ def fuse_notes(
         kept = np.nonzero(scores >= params.score_floor)[0]
         kept = kept[np.argsort(-scores[kept], kind="stable")][:MAX_SCORED_CODES]
         score_map = {descriptions.codes[j]: round(float(scores[j]), SCORE_DECIMALS) for j in kept.tolist()}
-        suggested = kept[scores[kept] >= fusion.threshold][: params.max_suggestions]
+        suggested = kept[scores[kept] >= limits[kept]][: params.max_suggestions]
         mapper = to_original[i] if to_original is not None else None
         suggestions = []
         for j in suggested.tolist():
@@ -72,7 +74,7 @@ def fuse_notes(
             if sentence >= 0 and params.evidence_tokens > 0:
                 evidence += (_sentence_span(described, sentence, j, mapper),)
             suggestions.append(Suggestion(code=descriptions.codes[j], display=descriptions.displays[j], score=round(float(scores[j]), SCORE_DECIMALS),
-                                          threshold=float(fusion.threshold), evidence=evidence))
+                                          threshold=float(limits[j]), evidence=evidence))
         out.append(NoteCodes(scores=score_map, suggestions=tuple(suggestions)))
     return out
 

@@ -130,3 +130,21 @@ def test_note_sentences_tokenise_with_offsets(small_scorer):
     assert all(s.note_index == 0 and s.segment.input_ids[0] == tokenizer.token_to_id("[CLS]") for s in sentences)
     first = sentences[0].segment
     assert text[first.offsets[1][0] : first.offsets[1][1]].lower() == "no"  # offsets point into the NOTE, not the sentence
+
+
+def test_codes_outside_the_label_space_get_their_own_threshold():
+    """By hand: with A00 (the classifier's) cut at 0.5, the outside codes' best cut takes both outside gold codes."""
+    from schemas.fusion import Fusion
+    from trainer.describe.select import outside_threshold
+
+    codes = ("A00", "B00", "C00")
+    scores = np.array([[0.9, 0.3, 0.1], [0.2, 0.05, 0.25]], np.float32)
+    gold = [("A00", "B00"), ("C00",)]
+    cut, f1 = outside_threshold(scores, gold, codes, np.array([0]), threshold=0.5)
+    assert cut == pytest.approx(0.175) and f1 == pytest.approx(1.0)
+    # outside scores that only add false positives: no cut helps, 1.0 (never below the maximum score)
+    cut, f1 = outside_threshold(scores, [("A00",), ()], codes, np.array([0]), threshold=0.5)
+    assert cut == 1.0 and f1 == pytest.approx(1.0)
+    limits = Fusion(threshold=0.5, outside_threshold=0.175).thresholds(3, np.array([0]))
+    assert limits.tolist() == pytest.approx([0.5, 0.175, 0.175])
+    assert Fusion(threshold=0.4).thresholds(3, np.array([0])).tolist() == pytest.approx([0.4] * 3)

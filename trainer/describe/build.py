@@ -37,14 +37,17 @@ def embed_segments(encoder: SentenceEncoder, segments: Sequence[Segment], pad_id
     (2.5x faster, cosines within ~1e-2); sentences of the notes being scored go through the fp32 graph."""
     from trainer.training.precision import native_bf16
 
-    order = sorted(range(len(segments)), key=lambda i: len(segments[i]))
+    # Identical inputs (boilerplate, templated sentences: "No known drug allergies.") are embedded once.
+    first_of: dict[tuple[int, ...], int] = {}
+    source = np.fromiter((first_of.setdefault(tuple(s.input_ids), i) for i, s in enumerate(segments)), dtype=np.int64, count=len(segments))
+    unique = sorted(first_of.values(), key=lambda i: len(segments[i]))
     out = np.zeros((len(segments), encoder.encoder.config.hidden_size), dtype=np.float32)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=native_bf16(torch.device("cpu"))):
-        for start in tqdm(range(0, len(order), BATCH), desc=desc, unit="batch", disable=not progress):
-            rows = order[start : start + BATCH]
+        for start in tqdm(range(0, len(unique), BATCH), desc=desc, unit="batch", disable=not progress):
+            rows = unique[start : start + BATCH]
             ids, mask = pad_batch([segments[i] for i in rows], pad_id, multiple=8)
             out[rows] = nn_normalize(encoder(torch.from_numpy(ids), torch.from_numpy(mask)).float()).numpy()
-    return out
+    return out[source]
 
 
 def nn_normalize(x: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas.cli import UserError
 from schemas.descriptions import MAX_SENTENCE_TOKENS
 from schemas.fusion import Fusion, Neighbours
+from schemas.icd10cm import load_code_set
 from schemas.model_repo import CATALOGUE_FILE, DESCRIPTIONS_DIR, NEIGHBOURS_FILE, TOKENIZER_FILE
 from schemas.notes import NoteRecord
 from schemas.text import load_tokenizer
@@ -104,7 +105,12 @@ def fuse_run(run_dir: Path, data_dir: Path, options: FuseOptions = FuseOptions()
         split = selection_split(data_dir)
     except (FileNotFoundError, ValueError) as err:
         raise UserError(f"cannot fuse {run_dir} with {data_dir}: {err}") from None
-    catalogue = build_catalogue(extra_codes=(*classifier.labels.codes, *options.extra_codes), scope=options.candidates)
+    # every code of the labelled training notes is a candidate, also those below the label space's
+    # --min-train-positives: the rare codes the classifier never learnt, which examples and kNN can still find
+    known = set(classifier.labels.codes)
+    seen = sorted({c for r in (*split.train, *split.select) for c in r.codes if c not in known})
+    catalogue = build_catalogue(extra_codes=(*classifier.labels.codes, *filter(load_code_set().is_valid, seen), *options.extra_codes),
+                                scope=options.candidates)
     encoder = SentenceEncoder(load_sentence_encoder())
     tokenizer = load_tokenizer(minilm_dir())
     terms = term_matrix(catalogue, encoder, tokenizer, options.cache_dir, options.progress)

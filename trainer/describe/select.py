@@ -1,6 +1,6 @@
 """Fused scores over every candidate code, and the choice of the fusion's weights and threshold on the
 selection split (coordinate ascent on CodiEsp's official MAP; the threshold maximises micro-F1 against every
-gold code, ranked or not). The report split is never seen here."""
+gold code, ranked or not, and the codes outside the classifier's label space get their own threshold). The report split is never seen here."""
 
 from __future__ import annotations
 
@@ -88,6 +88,37 @@ def f1_threshold(scores: np.ndarray, gold: Sequence[Sequence[str]], codes: Seque
     return float(np.clip(threshold, 1e-6, 1.0)), float(f1[best])
 
 
+def outside_threshold(scores: np.ndarray, gold: Sequence[Sequence[str]], codes: Sequence[str], label_columns: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(threshold for the codes outside the label space, micro-F1 over ALL gold codes) with the label space's codes
+    suggested at ``threshold``: the cut of the outside codes' scores that maximises micro-F1 of the whole suggestion
+    set. 1.0 when no cut helps (outside codes are then suggested only at the maximum score)."""
+    index = {c: j for j, c in enumerate(codes)}
+    targets = np.zeros(scores.shape, dtype=bool)
+    for i, note_gold in enumerate(gold):
+        targets[i, [index[c] for c in set(note_gold) if c in index]] = True
+    positives = sum(len(set(g)) for g in gold)
+    inside = np.zeros(scores.shape[1], dtype=bool)
+    inside[label_columns] = True
+    predicted_in = scores[:, inside] >= threshold
+    tp_in, pred_in = int((predicted_in & targets[:, inside]).sum()), int(predicted_in.sum())
+    flat, hits = scores[:, ~inside].ravel(), targets[:, ~inside].ravel()
+    keep = flat > 0
+    flat, hits = flat[keep], hits[keep]
+    order = np.argsort(-flat, kind="stable")
+    flat, tp = flat[order], np.cumsum(hits[order])
+    none_f1 = 2 * tp_in / (pred_in + positives) if pred_in + positives else 0.0
+    if not len(flat):
+        return 1.0, none_f1
+    cuts = np.flatnonzero(np.r_[flat[1:] != flat[:-1], True])
+    f1 = 2 * (tp_in + tp[cuts]) / (pred_in + cuts + 1 + positives)
+    best = int(np.argmax(f1))
+    if f1[best] <= none_f1:
+        return 1.0, none_f1
+    k = cuts[best]
+    cut = flat[k] if k + 1 == len(flat) else (flat[k] + flat[k + 1]) / 2
+    return float(np.clip(cut, 1e-6, 1.0)), float(f1[best])
+
+
 # The combinations selected (each its own weights): the served one, and two ablations.
 VARIANTS: dict[str, tuple[str, ...]] = {
     "served": tuple(GRID),  # classifier + kNN + descriptions + examples
@@ -123,6 +154,10 @@ def select_fusion(components: Components, gold: Sequence[Sequence[str]], selecte
         log.info("fusion selection: official MAP %.4f with %s", best_value, best.model_dump(include=set(grid)))
         if not improved:
             break
-    threshold, micro_f1 = f1_threshold(components.fused(best), gold, codes)
-    return best.model_copy(update={"threshold": threshold, "selected_on": selected_on,
-                                   "selection": {"official_map": round(best_value, 4), "micro_f1": round(micro_f1, 4), "notes": len(gold)}})
+    fused = components.fused(best)
+    threshold, micro_f1 = f1_threshold(fused, gold, codes)
+    update: dict = {"threshold": threshold, "selected_on": selected_on}
+    if best.model_weight and components.label_candidates is not None:  # the classifier's codes and the others differ in scale
+        update["outside_threshold"], micro_f1 = outside_threshold(fused, gold, codes, components.label_candidates, threshold)
+    update["selection"] = {"official_map": round(best_value, 4), "micro_f1": round(micro_f1, 4), "notes": len(gold)}
+    return best.model_copy(update=update)

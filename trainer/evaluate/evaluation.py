@@ -177,7 +177,7 @@ def evaluate_combinations(run_dir: Path, texts: list[str], gold: list, seen: set
         block = evaluate_scores(targets, on_labels, labels, np.full(len(labels), fusion.threshold), train_counts, label_cfg)
         block.pop("per_code")
         block.update(ranking_report(gold, model.catalogue.codes, fused, seen))
-        predicted = fused >= fusion.threshold
+        predicted = fused >= fusion.thresholds(fused.shape[1], columns)
         block["all_codes_micro_f1"] = _micro_f1_all(predicted, gold, model.catalogue.codes)
         block["fusion"] = fusion.model_dump()
         out[name] = block
