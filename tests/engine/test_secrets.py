@@ -11,8 +11,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from bench.devservers import free_port
 from schemas.secrets import mask_secrets
 from tests.fixtures.docref import document_reference
