@@ -25,13 +25,13 @@ NO_DATA_FAMILIES = ("gpu",)  # families that need no public data (random inputs)
 
 @dataclass(frozen=True)
 class BenchSizes:
-    """How much work each family does. ``QUICK`` is minutes on a 2-core CPU, ``FULL`` about 2.5 hours there
-    (sized by the measured per-row costs in bench/README.md)."""
+    """How much work each family does. ``QUICK`` is minutes on a 2-core CPU; ``FULL`` is sized from the per-row
+    costs measured on the 2-core machine (bench/README.md, "Modes and expected time"), about 3 hours there."""
 
     # quality: EHR-BERT pretraining, in phases of (max length, optimizer steps), each continuing the previous
     pretrain_encoder: str = "cpu"  # trainer.encoder preset of the EHR-BERT pretrained here
     pretrain_encoder_overrides: dict[str, float] = field(default_factory=lambda: {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0})
-    pretrain_phases: tuple[tuple[int, int], ...] = ((128, 6000), (512, 600))
+    pretrain_phases: tuple[tuple[int, int], ...] = ((128, 1500), (512, 100))  # ~6.5M tokens: ~40 min at 2 threads without native bf16
     pretrain_tokens_per_step: int = 4096  # batch = this // max length (32 x 128, 8 x 512)
     pretrain_lr: float = 1e-3
     precision: str = "auto"  # bf16 where the CPU/GPU has it natively, else fp32 (trainer.training.precision)
@@ -40,9 +40,9 @@ class BenchSizes:
     minilm_mlm_length: int = 256
     minilm_mlm_lr: float = 1e-4
     # fine-tuning: up to this many epochs, the best selection-slice step kept (patience below)
-    finetune_epochs: int = 12
+    finetune_epochs: int = 8
     finetune_max_steps: int = 0  # 0: whole epochs
-    finetune_patience: int = 3
+    finetune_patience: int = 2
     encoder_lr: float = 5e-5  # pretrained encoders (EHR-BERT, MiniLM); the head has head_lr
     head_lr: float = 1e-3
     bert_lengths: tuple[int, ...] = (512, 1024)  # EHR-BERT + XML rows

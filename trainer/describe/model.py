@@ -27,8 +27,15 @@ OUTPUT_NAMES = SCORER_OUTPUTS
 
 
 def load_sentence_encoder() -> BertModel:
+    from transformers.utils import logging as hf_logging
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return BertModel.from_pretrained(str(minilm_dir()), add_pooling_layer=False, attn_implementation="eager").eval()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the checkpoint's pooler weights are unused on purpose (mean pooling): no load report
+    try:
+        return BertModel.from_pretrained(str(minilm_dir()), add_pooling_layer=False, attn_implementation="eager").eval()
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 class SentenceEncoder(nn.Module):
