@@ -145,7 +145,9 @@ class Rig:
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
                                  max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
         try:
-            consumer.assign([TopicPartition(self.topics[role], 0)])
+            # every partition: a memory broker re-creates a topic a client asks for with 4 partitions
+            partitions = sorted(consumer.partitions_for_topic(self.topics[role]) or {0})
+            consumer.assign([TopicPartition(self.topics[role], p) for p in partitions])
             consumer.seek_to_beginning()
             records, deadline, settle = [], time.monotonic() + 30, None
             while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
