@@ -6,8 +6,8 @@ record count and wait time. While the service cannot finish the batch it holds (
 ``hold()`` pauses every assigned partition and keeps polling, so the member stays in the group without
 fetching more work (backpressure).
 
-After every rebalance the partitions this member got are positioned at the group's committed offset (the
-oldest record when the group has none), never at a position kept in memory from before: when a broker lost
+After every rebalance the partitions this member got start at the group's committed offset (the oldest
+record when the group has none), never at a position kept in memory from before the rebalance: when a broker lost
 its data (Tansu on memory storage, restarted) the topic comes back empty, and Tansu answers a fetch past the
 end with nothing instead of ``OFFSET_OUT_OF_RANGE``, so a kept position would skip the new records up to it.
 kafka-python 3.0.12 keeps a partition's position across a rebalance that hands the same partition back. (A
@@ -57,7 +57,7 @@ class _Rebalance(ConsumerRebalanceListener):
     def on_partitions_assigned(self, assigned):
         self.source.revoked.difference_update(assigned)
         self.source.paused = False
-        self.source.unpositioned.update(assigned)  # positioned at the committed offsets after this poll
+        self.source.unpositioned.update(self.source.kept_positions(assigned))  # repositioned after this poll
         log.info("partitions assigned", extra={"fields": {"partitions": sorted(tp.partition for tp in assigned)}})
 
 
@@ -144,6 +144,13 @@ class KafkaSource:
                 self._consumer.seek(tp, offset)
         self.unpositioned.clear()
         return kept
+
+    def kept_positions(self, partitions) -> set[TopicPartition]:
+        """Those of ``partitions`` whose position kafka-python kept from before the rebalance (a new one has
+        none yet: kafka-python positions it from the committed offset itself, and a second reset then could
+        race with its own). Reads kafka-python's subscription state; none if a release renames it."""
+        states = getattr(getattr(self._consumer, "_subscription", None), "assignment", None) or {}
+        return {tp for tp in partitions if getattr(states.get(tp), "has_valid_position", False)}
 
     def _restart_abandoned_join(self) -> None:
         """Work around a kafka-python 3.0.12 hang. When the group leader's metadata changes (the input topic
