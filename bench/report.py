@@ -303,7 +303,8 @@ def workbench_section(r: dict[str, Any]) -> list[str]:
 def chaos_section(r: dict[str, Any]) -> list[str]:
     lines = ["## Chaos: one fault at a time while the engine codes a stream", "", f"{r['what']}; {r['notes_per_fault']} notes per fault "
              "(half before the fault, half after). Nothing lost = every note is an output Bundle or a dead letter; duplicates must be "
-             f"byte-identical; recovery = fault over -> first note after it handled. All met: **{_f(r['all_met'])}**.", ""]
+             f"byte-identical; recovery = fault over -> first note after it handled. All met: **{_f(r['all_met'])}**."
+             + (f" Model served: `{r['model']}`." if r.get("model") else ""), ""]
     rows = []
     for x in r["faults"]:
         if "skipped" in x or "error" in x:

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--set 'pretrain_phases=((128, 1500),)' --set \"quality_presets=('logreg',)\"; the summary names every change")
     parser.add_argument("--note", help="a line for SUMMARY.md (e.g. 'shared machine, other jobs running')")
     parser.add_argument("--report-only", action="store_true", help="only rewrite SUMMARY.md from the JSON results in --out")
+    parser.add_argument("--speed-repository", type=Path, metavar="DIR",
+                        help="an exported model repository (Triton CPU variant) to serve instead of building the mode's speed model; "
+                             "for families whose figures do not depend on the model (chaos). Recorded in the results")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         print(summary.read_text(encoding="utf-8"))
         return 0
 
-    needs_data = any(f not in NO_DATA_FAMILIES for f in args.only)
+    needs_data = any(f not in NO_DATA_FAMILIES for f in args.only) and not (args.speed_repository and set(args.only) <= {"chaos"})
     for sub in ("codiesp", "mtsamples") if needs_data else ():
         if not (args.data_dir / sub).is_dir():
             raise UserError(f"--data-dir {args.data_dir} has no {sub}/ directory (set ICDCODER_DATA_DIR or pass --data-dir)")
@@ -53,7 +56,14 @@ def run(args: argparse.Namespace) -> int:
 
         cfg = replace(cfg, sizes_override=changed_sizes(cfg.sizes, args.sizes))
         note = "; ".join(filter(None, [f"{cfg.mode} mode with sizes changed: " + ", ".join(args.sizes), note]))
-    summary = run_benchmarks(cfg, args.only, note)
+    artifacts = None
+    if args.speed_repository:
+        from bench.artifacts import Artifacts
+
+        if not args.speed_repository.is_dir():
+            raise UserError(f"--speed-repository {args.speed_repository} is not a directory")
+        artifacts = Artifacts.prebuilt(cfg, speed_repository=args.speed_repository.resolve())
+    summary = run_benchmarks(cfg, args.only, note, artifacts)
     print(summary.read_text(encoding="utf-8"))
     print(f"results in {args.out}")
     return 0

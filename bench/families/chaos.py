@@ -14,6 +14,7 @@ for the orchestrator's. Each fault gets fresh servers (Redis shared, keys separa
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -145,7 +146,9 @@ class Rig:
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
                                  max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
         try:
-            consumer.assign([TopicPartition(self.topics[role], 0)])
+            # every partition: a memory broker re-creates a topic a client asks for with 4 partitions
+            partitions = sorted(consumer.partitions_for_topic(self.topics[role]) or {0})
+            consumer.assign([TopicPartition(self.topics[role], p) for p in partitions])
             consumer.seek_to_beginning()
             records, deadline, settle = [], time.monotonic() + 30, None
             while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
@@ -169,8 +172,10 @@ def _inject(fault: str, rig: Rig) -> None:
         rig.broker = start_kafka(rig.workdir / "kafka", port=rig.broker_port, s3=rig.s3, advertised_port=rig.proxy.port)
         if rig.s3:
             read_through(rig.bootstrap, list(rig.topics.values()))  # Tansu on S3: restores next offsets
-        else:
-            rig.create_topics()  # the memory broker lost everything: provisioned again, as an operator would
+        else:  # the memory broker lost everything. Worst timing for the engine: its consumer asks for the input
+            # topic first and Tansu re-creates it (4 partitions); then the topics are provisioned, as an operator would
+            _wait_for_topic(rig.bootstrap, rig.topics["input"], 60)
+            rig.create_topics()
     elif fault == "redis_restart":
         rig.redis.stop()
         time.sleep(1.0)
@@ -184,6 +189,20 @@ def _inject(fault: str, rig: Rig) -> None:
         rig.triton = start_triton(rig.repository, rig.workdir / "triton", *ports, model_control="none")
 
 
+def _wait_for_topic(bootstrap: str, topic: str, timeout_s: float) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while topic not in admin.list_topics():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} was not re-created within {timeout_s:.0f} s")
+            time.sleep(0.2)
+    finally:
+        admin.close()
+
+
 def run_fault(fault: str, workdir: Path, repository: Path, model_name: str, notes: int, triton: bool = False) -> dict[str, Any]:
     """One fault: half the notes before it, half after (poison in the middle of the second half)."""
     from bench.devservers.environment import engine_environment  # noqa: F401 - fail early without the engine
@@ -194,6 +213,7 @@ def run_fault(fault: str, workdir: Path, repository: Path, model_name: str, note
     after = [encode(d) for d in second]
     if fault in ("oversized_message", "nested_message"):
         after.insert(len(after) // 2, (b"poison", _poison(fault, prefix)))
+    shutil.rmtree(workdir, ignore_errors=True)  # an earlier run's S3 objects or Redis AOF would be loaded again
     with ExitStack() as stack:
         rig = Rig(stack, workdir, repository, model_name, durable=fault == "broker_restart_durable", redis_aof=fault == "redis_restart",
                   triton=triton or fault == "triton_kill")
@@ -235,7 +255,8 @@ def run_fault(fault: str, workdir: Path, repository: Path, model_name: str, note
             "dead_letters": len(dead_sources), "dead_letter_records": len(dead), "dead_letter_kinds": sorted({dict(r.headers).get("dlq.reason", b"").decode() for r in dead}),
             "lost": max(0, len(expected_in) - accounted), "non_identical_duplicates": sum(len(v) > 1 for v in by_note.values()),
             "recovery_s": round(recovery, 2), "manual_action": manual, "engine_restarts": restarts,
-            "note": "first half lost with the memory broker; counted from the restart on" if lost_with_broker else ""}
+            "note": "first half lost with the memory broker; counted from the restart on; the engine's consumer re-created the "
+                    "input topic (4 partitions) before it was provisioned again" if lost_with_broker else ""}
 
 
 def run_faults(workdir: Path, repository: Path, model_name: str, notes: int, faults=FAULTS, triton_available: bool = True) -> list[dict]:
@@ -259,13 +280,23 @@ def run_faults(workdir: Path, repository: Path, model_name: str, notes: int, fau
     return results
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when under it (results do not carry home directories)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def run(cfg, art) -> dict[str, Any]:
     from bench.artifacts import MODEL_NAME
 
     notes = 16 if cfg.quick else 60
+    given = art.is_built("speed_repository")  # given with --speed-repository (bench/cli/run.py), not built by this run
     results = run_faults(art.root / "chaos", art.speed_repository, MODEL_NAME, notes)
     ok = [r for r in results if "fault" in r and "lost" in r]
     return {"what": "one fault at a time while the engine codes a stream (real Tansu, Redis, Triton, s3rver on loopback)",
             "notes_per_fault": notes, "faults": results,
+            "model": f"{MODEL_NAME} from {_shown(art.speed_repository)}" + (" (--speed-repository)" if given else f" ({cfg.mode} mode speed model)"),
             "all_met": bool(ok) and len(ok) == len([r for r in results if "skipped" not in r])
                        and all(r["lost"] == 0 and r["non_identical_duplicates"] == 0 for r in ok)}

@@ -5,6 +5,9 @@ stops the stream.
   record and the notes behind it on the same partition are coded (it used to be retried for ever);
 - after a broker restart on the same address, with its data kept (Tansu on S3 storage, s3rver) or lost
   (memory storage), the engine goes on by itself: its idempotent producer, stuck in a fatal state, is rebuilt;
+- after a broker restart that lost everything, the consumer takes every note produced afterwards, also when
+  its own metadata request re-created the input topic (Tansu does that, with 4 partitions) before an operator
+  could provision it: no position kept from before the loss skips records, no group join is left unfinished;
 - liveness turns 503 once a batch has made no progress for ``ICDCODER_ENGINE_STALL_TIMEOUT_S``.
 The full fault matrix with recovery times is the chaos benchmark (bench/families/chaos.py).
 """
@@ -98,8 +101,10 @@ def test_engine_recovers_by_itself_after_a_broker_restart(durable, redis_url, un
         broker = _broker(tmp_path, durable, port=port, s3=s3)
         if durable:  # Tansu on S3 restores a partition's next offset once it is read through (bench.devservers.kafka)
             read_through(broker.bootstrap, [unique_topic(p) for p in ("in", "out", "dlq", "audit")])
-        else:  # everything was lost with the broker: provision the topics again, as an operator would
-            _topics(broker.bootstrap, unique_topic)
+        else:  # everything was lost with the broker. The engine's consumer asks for its input topic and Tansu
+            # re-creates it (4 partitions) before anyone provisions it: the case that used to lose notes
+            _wait_for_topic(broker.bootstrap, unique_topic("in"), 60)
+            _topics(broker.bootstrap, unique_topic)  # the others, as an operator would
         restarted = time.monotonic()
         produce(broker.bootstrap, unique_topic("in"), _messages(second))
         engine.wait_for(lambda: engine.metric("icdcoder_notes_total") >= len(first) + len(second), 120,
@@ -118,6 +123,74 @@ def test_engine_recovers_by_itself_after_a_broker_restart(durable, redis_url, un
     if not durable:  # the new broker does not know the producer id: kafka-python's producer is stuck until rebuilt
         assert "producer cannot recover by itself; building a new one" in engine.logs()
     assert recovery_s < 90
+
+
+def test_consumer_takes_every_note_after_a_broker_lost_its_data_and_its_topic_came_back_by_itself(tmp_path, unique_topic):
+    """The memory broker restarts empty; before anyone provisions the input topic, the engine's own consumer
+    asks for it and Tansu creates it (4 partitions, although the consumer sets allow_auto_topic_creation=False).
+    Before the fix, one of two things happened (seen 3 times in 3 runs of the chaos fault with this timing):
+    partition 0 kept the consumer's position from before the loss (8) and Tansu fetched nothing below it (no
+    OFFSET_OUT_OF_RANGE), or kafka-python left the group join triggered by the new partition count unfinished
+    and the consumer had no partition at all; either way notes produced after the restart were never taken."""
+    from kafka.structs import TopicPartition
+
+    from engine.io.source import KafkaSource
+    from schemas.settings import KafkaSettings
+
+    broker = start_kafka(tmp_path / "kafka")
+    port = int(broker.bootstrap.rsplit(":", 1)[1])
+    topic = unique_topic("in")
+    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, input_topic=topic, output_topic=unique_topic("out"),
+                          dead_letter_topic=unique_topic("dlq"), group_id=unique_topic("group"), session_timeout_ms=4000,
+                          max_poll_records=4, batch_max_wait_ms=300)
+    create_topic(broker.bootstrap, topic, 1)
+    produce(broker.bootstrap, topic, [(f"a{i}".encode(), f"a{i}".encode(), None) for i in range(8)])
+    source = KafkaSource(kafka)
+    try:
+        first = _take(source, 8, 60)
+        assert source.commit(first)
+        broker.stop()
+        time.sleep(1.0)
+        broker = start_kafka(tmp_path / "kafka", port=port)
+        deadline = time.monotonic() + 60
+        while len(source._consumer.partitions_for_topic(topic) or ()) < 2:  # re-created by the consumer's own metadata request
+            assert time.monotonic() < deadline, "the consumer did not make Tansu re-create the input topic"
+            source.hold()
+            time.sleep(0.3)  # as the service waits between holds; the join may complete meanwhile
+        source.release()
+        second = [(f"b{i}".encode(), f"b{i}".encode(), None) for i in range(8)]
+        produce(broker.bootstrap, topic, second)
+        taken = _take(source, 8, 60)
+        assert sorted(r.value for r in taken) == sorted(v for _, v, _ in second)
+        assert source.commit(taken)
+        assert {TopicPartition(topic, r.position.partition) for r in taken} <= source._consumer.assignment()
+    finally:
+        source.close()
+        broker.stop()
+
+
+def _wait_for_topic(bootstrap: str, topic: str, timeout_s: float) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tests-admin")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while topic not in admin.list_topics():
+            assert time.monotonic() < deadline, f"{topic} was not re-created within {timeout_s:.0f} s"
+            time.sleep(0.2)
+    finally:
+        admin.close()
+
+
+def _take(source, n: int, timeout_s: float) -> list:
+    """Records from ``source`` (distinct by value) until ``n`` arrived or the timeout passed."""
+    taken: dict[bytes, object] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(taken) < n and time.monotonic() < deadline:
+        for r in source.poll_batch():
+            taken.setdefault(r.value, r)
+        time.sleep(0.3)  # the batch's processing time: group events (a join completing) happen meanwhile
+    return list(taken.values())
 
 
 def _check_outputs(out, docs, repo):
