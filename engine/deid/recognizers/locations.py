@@ -60,6 +60,9 @@ POSTCODE = rule(r"(?<![\w-])(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\
 PO_BOX = rule(r"\b(?i:p\.?\s?o\.?\s*box)\s+\d+", C.ADDRESS)
 COUNTY = rule(rf"(?<![\w'’.-])(?:{_CAP}\s+){{1,2}}(?:County|Parish)\b", C.ADDRESS)
 ZIP_CONTEXT = rule(rf"(?i:\bzip(?:\s*code)?)[\s:#]*(?P<phi>{_ZIP})(?!\d)", C.ADDRESS)
+# "..., Twin Falls 83301" / "..., 28 Elm St, Dover 19901": a town and a ZIP with no state, after a comma (an
+# address line); the town may be unknown to every lexicon. Not after an upper-case code ("CPT 99213").
+TOWN_ZIP = rule(rf",\s*(?P<phi>(?:[A-Z][a-z][A-Za-z'’.-]*\s){{1,3}}{_ZIP})(?=\s*(?:[.,;)]|$))", C.ADDRESS, 0.8, flags=re.M)
 # "Springfield, IL 62704": the city and the ZIP, not the state
 CITY_STATE_ZIP = re.compile(
     rf"(?<![\w'’.-])(?P<city>(?:[A-Z][A-Za-z'’.-]*\s(?:(?:or|of|on|upon|de|la|del|du|le|the)\s)?){{0,3}}[A-Z][A-Za-z'’.-]*),\s*{_STATE}\.?"
@@ -162,4 +165,4 @@ class CityRecognizer(EntityRecognizer):
 
 
 def address_recognizer() -> RegexRecognizer:
-    return RegexRecognizer("DeidAddressRecognizer", [STREET, UNIT_FIRST, NUMBER_AFTER, RURAL, POSTCODE, PO_BOX, COUNTY, ZIP_CONTEXT])
+    return RegexRecognizer("DeidAddressRecognizer", [STREET, UNIT_FIRST, NUMBER_AFTER, RURAL, POSTCODE, PO_BOX, COUNTY, ZIP_CONTEXT, TOWN_ZIP])
