@@ -51,6 +51,7 @@ def both() -> Deidentifier:
          ["5580194", "61 482", "0744 219"], ["40 mg at 08 00", "12.5"]),
         ("Plan card A712-4409-58; device 803-116-452; beneficiary 5KD2-R71-HA30. T4-T5-T6, L4-L5-S1 and CPT 99213 stay.",
          ["A712", "803-116", "5KD2"], ["T4-T5-T6", "L4-L5-S1", "CPT 99213"]),
+        ("They keep a cabin near Tjällmo; grew up outside of Vila do Conde. Edema near the ankle.", ["Tjällmo", "Vila do Conde"], ["Edema near the ankle"]),
         ("Mail goes to 77 Quarry Lane, Elk Rapids 49629. Seen Sept. 3 and May. 21.", ["Elk Rapids", "49629", "Sept. 3", "May. 21"], ["Mail"]),
         ("pt john smith seen today with wife maria; f/u with dr okonkwo. DOE, JANE MRN 00482913. Her grandson Tyrell drove; goes by Bobby.",
          ["john", "maria", "okonkwo", "DOE", "JANE", "Tyrell", "Bobby"], ["wife", "MRN"]),

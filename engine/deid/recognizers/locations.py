@@ -77,9 +77,11 @@ _CONTEXT_BEFORE = re.compile(
 _STRONG_PLACE_CUE = re.compile(
     r"(?i:\b(?:lives|living|lived|resides|residing|resided|born|raised|grew\s+up|relocated|moved\s+(?:here\s+)?|"
     r"originally|immigrated|emigrated|visiting|staying|family|hotel|farm|ranch|home)\s+(?:\w+\s+){0,3}?"
-    r"(?:in|from|near|outside(?:\s+of)?|at))\s+$"
+    r"(?:in|from|near|outside(?:\s+of)?|at)"
+    # a capitalised word right after "near"/"outside of"/"north of" is a place whatever the verb ("a cabin near Heby")
+    r"|\b(?:near|outside\s+of|close\s+to|(?:north|south|east|west)\s+of|just\s+outside))\s+$"
 )
-_PLACE_RUN = re.compile(r"(?<![\w'’.-])[A-Z][\w'’-]*(?:\s(?:(?:or|of|on|upon|de|la|del|du|le|the)\s)?[A-Z][\w'’-]*){0,3}")
+_PLACE_RUN = re.compile(r"(?<![\w'’.-])[A-Z][\w'’-]*(?:\s(?:(?:or|of|on|upon|de|la|del|du|le|the|do|da|dos|das|di|am|an|im|sur|en)\s)?[A-Z][\w'’-]*){0,3}")
 _NOT_PLACE = frozenset(
     """dr doctor mr mrs ms the a an his her their this that home work school church hospital clinic er ed icu or
     monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
