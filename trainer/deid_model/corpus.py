@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainer.deid_model.fakes import Fakes
-from trainer.deid_model.templates import NON_PHI_TEMPLATES, OBJECT_PREFIXES, SLOTS, SUBJECT_PREDICATES, TEMPLATES
+from trainer.deid_model.templates import (CLAUSE_INTROS, NON_PHI_TEMPLATES, OBJECT_PREFIXES, RELATIONS, SLOTS, SUBJECT_PREDICATES,
+                                          TEMPLATES)
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])|\n+")
 _SLOT = re.compile(r"\{([A-Z0-9]+)\}")
@@ -101,6 +102,13 @@ class DocBuilder:
             return f"{slot} {r.choice(SUBJECT_PREDICATES)}."
         if u < 0.25:
             return f"{r.choice(OBJECT_PREFIXES)} {slot}{r.choice(('.', ':', ',', ' today.', ' yesterday.', ' by phone.'))}"
+        if u < 0.33:
+            return f"{r.choice(CLAUSE_INTROS)} {slot} {r.choice(SUBJECT_PREDICATES)}."
+        if u < 0.40:
+            relation = r.choice(RELATIONS)
+            if r.random() < 0.5:
+                return f"{relation}, {slot}, {r.choice(SUBJECT_PREDICATES)}."
+            return f"{slot}, {relation[0].lower() + relation[1:]}, {r.choice(SUBJECT_PREDICATES)}."
         return r.choice(TEMPLATES)
 
     def document(self) -> TrainDoc:

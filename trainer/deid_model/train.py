@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainer.deid_model.corpus import DocBuilder, TrainDoc, carrier_sentences
-from trainer.deid_model.fakes import NAME_LOCALES, PHONE_LOCALES, PLACE_LOCALES
-from trainer.deid_model.templates import LABELS, NON_PHI_TEMPLATES, OBJECT_PREFIXES, SUBJECT_PREDICATES, TEMPLATES
+from trainer.deid_model.fakes import DATE_FORMATS, NAME_LOCALES, PHONE_LOCALES, PLACE_LOCALES
+from trainer.deid_model.templates import (CLAUSE_INTROS, LABELS, NON_PHI_TEMPLATES, OBJECT_PREFIXES, RELATIONS,
+                                          SUBJECT_PREDICATES, TEMPLATES)
 
 
 @dataclass
@@ -128,6 +129,7 @@ def train_ner(cfg: NerTrainConfig, log=print) -> dict:
         "dev_documents": len(dev_docs), "dev": dev,
         "templates": len(TEMPLATES), "non_phi_templates": len(NON_PHI_TEMPLATES),
         "subject_predicates": len(SUBJECT_PREDICATES), "object_prefixes": len(OBJECT_PREFIXES),
+        "clause_intros": len(CLAUSE_INTROS), "relations": len(RELATIONS), "date_formats": len(DATE_FORMATS),
         "name_locales": NAME_LOCALES, "place_locales": sorted(set(PLACE_LOCALES)), "phone_locales": sorted(set(PHONE_LOCALES)),
         "train_seconds": round(time.time() - started, 1),
     }
@@ -152,12 +154,16 @@ identifier in the training text is generated.
   CodiEsp English case reports (CC BY 4.0) in which the rule recognisers find no PHI; {card['carrier_sentences_train']:,}
   feed the training documents, the rest the dev documents.
 - **Planted PHI**: {card['templates']} context templates (`trainer/deid_model/templates.py`), plus a name as
-  the subject of {card.get('subject_predicates', 0)} predicates or after {card.get('object_prefixes', 0)} prefixes
-  ("{{NAME}} tolerated the procedure", "Message from {{FIRST}}", 25% of planted sentences), filled by
+  the subject of {card.get('subject_predicates', 0)} predicates, after {card.get('object_prefixes', 0)} prefixes, after
+  {card.get('clause_intros', 0)} reporting openings or beside {card.get('relations', 0)} relatives in apposition
+  ("{{NAME}} tolerated the procedure", "Message from {{FIRST}}", "Nursing reports that {{FIRST}} has power of
+  attorney", "Her son-in-law, {{NAME}}, ...": 40% of planted sentences), filled by
   `faker` 40.54.0 (`trainer/deid_model/fakes.py`): names from {len(card['name_locales'])} locales
   ({', '.join(card['name_locales'])}), half ASCII-folded, ~8% given names/surnames that are English words,
-  12% upper and 12% lower case; cities and streets of {len(card['place_locales'])} locales, rural routes,
-  UK-style flats, foreign addresses; facilities and employers; dates in {36} formats (ISO 8601 with time,
+  12% upper and 12% lower case, 10% `LAST, FIRST` in capitals; cities, streets, postcodes of
+  {len(card['place_locales'])} locales, rural routes, UK-style flats, full foreign addresses in six orders, towns with a ZIP
+  and no state; facilities; employers from faker and coined brand names with no company word
+  ("Norvane", "Blue Heron", "Kessler's"); dates in {card.get('date_formats', 36)} formats (ISO 8601 with time,
   "04Mar2019", "Mar-04", "3/11", ...); phones of {len(card['phone_locales'])} locales and US formats (7 digits,
   slashes, extensions, international); MRNs, Medicare MBIs, plan, licence, device serial numbers.
   {card['non_phi_templates']} templates of clinical eponyms (from `engine/deid/data/clinical_allowlist.txt`) are

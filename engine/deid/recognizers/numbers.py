@@ -84,7 +84,7 @@ AGES = (
     rule(r"(?<![\w.])(?i:ninet(?:ies))\b", C.AGE, before=r"(?i:\bin\s+(?:his|her|their|the)\s+(?:late\s+|early\s+|mid-?\s*)?)"),
     rule(rf"(?<![\w.])(?P<phi>{_OLD})(?=\s?(?:yo|y|M|F)\b)", C.AGE),
     # "Faith Morningstar, ninety-one, from ...", "Smith (97) admitted": an age in apposition to a name
-    rule(rf"(?<![\w.-])(?P<phi>{_OLD_ANY})(?=\s*[,)]\s*[a-z]|\s*\)\s)", C.AGE, 0.7, before=r"[A-Za-z]\s*(?:,\s*|\()"),
+    rule(rf"(?<![\w.-])(?P<phi>{_OLD_ANY})(?=\s*[,)]\s*[a-z]|\s*\)\s)", C.AGE, 0.7, before=r"[^\W\d_]\s*(?:,\s*|\()"),
 )
 
 
