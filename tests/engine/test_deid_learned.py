@@ -35,6 +35,8 @@ def both() -> Deidentifier:
         ("The patient, who is 91, a ninety-three year old man, in her 90s, aged 97, 98M, turned 90, a 100-year-old.",
          ["91", "ninety-three", "90s", "97", "98", "90", "100"], ["year old man"]),
         ("Faith Morningstar, ninety-one, from Pine Ridge. HR is 92, glucose 95 mg.", ["ninety-one"], ["HR is 92", "95 mg"]),
+        ("Patient Odile Marchetti is 101; Mr. Sato was 93. Chloride is 102.", ["101", "93"], ["Chloride is 102"]),
+        ("Address: 3 Kiln Row, Settle BD24 9AB, UK", ["Settle", "BD24"], ["UK"]),
         ("Łukasz Wróż (96) admitted; Zoë Aykaç, ninety-two, lives alone.", ["96", "ninety-two"], ["admitted"]),
         ("Call back at 555-1234, cell 555 0188; fax 617/555-0199; mobile +81 3-5555-0143, +44 20 7946 0958, 928-555-0131 x205.",
          ["555-1234", "0188", "617/555", "+81", "7946", "x205"], ["Call back at"]),

@@ -55,14 +55,15 @@ RURAL = rule(
     r"(?:,?\s*Box\s+\d{1,5})?)|\bGeneral\s+Delivery\b",
     C.ADDRESS,
 )
+_UK_CA_POSTCODE = r"(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)"
 # Postcodes of the UK (HG1 4QT, SW1A 1AA) and Canada (A1C 5H1): shaped enough to take anywhere
-POSTCODE = rule(r"(?<![\w-])(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)(?![\w-])", C.ADDRESS, 0.7)
+POSTCODE = rule(rf"(?<![\w-]){_UK_CA_POSTCODE}(?![\w-])", C.ADDRESS, 0.7)
 PO_BOX = rule(r"\b(?i:p\.?\s?o\.?\s*box)\s+\d+", C.ADDRESS)
 COUNTY = rule(rf"(?<![\w'’.-])(?:{_CAP}\s+){{1,2}}(?:County|Parish)\b", C.ADDRESS)
 ZIP_CONTEXT = rule(rf"(?i:\bzip(?:\s*code)?)[\s:#]*(?P<phi>{_ZIP})(?!\d)", C.ADDRESS)
 # "..., Twin Falls 83301" / "..., 28 Elm St, Dover 19901": a town and a ZIP with no state, after a comma (an
 # address line); the town may be unknown to every lexicon. Not after an upper-case code ("CPT 99213").
-TOWN_ZIP = rule(rf",\s*(?P<phi>(?:[A-Z][a-z][A-Za-z'’.-]*\s){{1,3}}{_ZIP})(?=\s*(?:[.,;)]|$))", C.ADDRESS, 0.8, flags=re.M)
+TOWN_ZIP = rule(rf",\s*(?P<phi>(?:[A-Z][a-z][A-Za-z'’.-]*\s){{1,3}}(?:{_ZIP}|{_UK_CA_POSTCODE}))(?=\s*(?:[.,;)]|$))", C.ADDRESS, 0.8, flags=re.M)
 # "Springfield, IL 62704": the city and the ZIP, not the state
 CITY_STATE_ZIP = re.compile(
     rf"(?<![\w'’.-])(?P<city>(?:[A-Z][A-Za-z'’.-]*\s(?:(?:or|of|on|upon|de|la|del|du|le|the)\s)?){{0,3}}[A-Z][A-Za-z'’.-]*),\s*{_STATE}\.?"

@@ -76,7 +76,9 @@ _OLD_WORDS = (rf"(?:ninety(?:[- ]{_UNITS_WORDS})?|(?:one|a)\s+hundred(?:\s+(?:an
 _OLD_ANY = rf"(?:{_OLD}|(?i:{_OLD_WORDS}))"
 _YEARS_AFTER = r"(?=\s*-?\s*(?i:years?|yrs?|y\.?\s?o\.?|y/o|yo|year-old|yr-old)\b)"
 _AGE_BEFORE = (r"(?i:\b(?:age[d:]?|ages|at\s+age|(?:who|she|he|patient|pt)\s+(?:is|was)(?:\s+now)?|turned|turns|"
-               r"turning|is\s+now|age\s+of)\s*(?:of\s*)?)")
+               r"turning|is\s+now|age\s+of)\s*(?:of\s*)?"
+               # "Patient Eudora Pettigrew is 102", "Mrs. Okafor was 95": a titled or announced name, not a lab ("Chloride is 102")
+               r"|\b(?i:patient|pt|mr|mrs|ms|miss)\.?\s+(?:[A-Z][\w'’-]+\s+){1,3}(?:is|was)\s+)")
 AGES = (
     rule(rf"(?<![\w.])(?P<phi>{_OLD_ANY}){_YEARS_AFTER}", C.AGE),
     rule(rf"(?<![\w.-]){_OLD_ANY}(?![\w-]|\.\d|/|\s*(?:%|mg|kg|lbs?|bpm|beats|mm|cm|percent|minutes|min\b|mmHg))", C.AGE, before=_AGE_BEFORE),
