@@ -60,6 +60,18 @@ def _eponyms() -> list[str]:
     return [w.strip().rstrip("~") for w in lines if w.strip() and not w.startswith("#") and w.strip()[0].isupper()]
 
 
+# Mentions of the patient in carrier sentences that a name can replace: the sentence stays real clinical prose
+# ("He was started on heparin" -> "Olatunji was started on heparin", "... discussed with the patient" -> "...
+# discussed with Ana Souza"), so names are learned in every position clinical text has, not in templates only.
+_MENTION = re.compile(r"\b(?:[Tt]he (?:patient|pt)|[Pp]atient|[Hh]e|[Ss]he|[Tt]his (?:patient|gentleman|lady|woman|man))\b(?!['’-])")
+_POSSESSIVE = re.compile(r"\b(?:[Tt]he patient['’]s|[Hh]is)\b")
+# Social history lines: an occupation, then the employer with no cue word of its own.
+_JOB_LABELS = ("Occupation", "Job", "Work", "Employment", "Works as", "Employed as", "Occupation/employer", "SH: works as")
+_JOBS = ("cashier", "line cook", "electrician", "school bus driver", "bank teller", "machinist", "security guard", "nurse aide",
+         "software engineer", "stocker", "forklift driver", "receptionist", "roofer", "pharmacy technician", "mechanic", "janitor",
+         "delivery driver", "accountant", "welder", "call center agent", "dishwasher", "hair stylist", "store manager", "teacher's aide")
+
+
 class DocBuilder:
     """Seeded: identical arguments give identical documents."""
 
@@ -79,7 +91,7 @@ class DocBuilder:
                 value, label = self.rng.choice(self.eponyms), None
             else:
                 method, label = SLOTS[slot]
-                value = getattr(self.fakes, method)()
+                value = getattr(self.fakes, method)().strip()  # some faker locales pad street addresses
             if label is not None:
                 spans.append((length, length + len(value), label))
             out.append(value)
@@ -111,9 +123,34 @@ class DocBuilder:
             return f"{slot}, {relation[0].lower() + relation[1:]}, {r.choice(SUBJECT_PREDICATES)}."
         return r.choice(TEMPLATES)
 
+    def _named_carrier(self, sentence: str) -> tuple[str, list[tuple[int, int, str]]]:
+        """The carrier with one mention of the patient replaced by a name (or "his" by "{NAME}'s"), when it has one."""
+        r = self.rng
+        matches = list(_MENTION.finditer(sentence)) + list(_POSSESSIVE.finditer(sentence))
+        if not matches:
+            return sentence, []
+        m = r.choice(matches)
+        name = self.fakes.name() if r.random() < 0.6 else r.choice((self.fakes.first, self.fakes.last))()
+        if m.re is _POSSESSIVE:
+            value, tail = name, "'s"
+        else:
+            value, tail = name, ""
+        text = sentence[: m.start()] + value + tail + sentence[m.end() :]
+        return text, [(m.start(), m.start() + len(value), "NAME")]
+
+    def _social_history(self) -> tuple[str, list[tuple[int, int, str]]]:
+        r = self.rng
+        head = f"{r.choice(_JOB_LABELS)}{r.choice((': ', ' ', ': '))}{r.choice(_JOBS)}{r.choice((', ', ' at ', ' for ', ' - ', ', '))}"
+        employer = self.fakes.employer()
+        tail = r.choice((".", "", ". Nonsmoker.", ", full time.", "; retired 2019.", ". Lives with spouse."))
+        return head + employer + tail, [(len(head), len(head) + len(employer), "ADDRESS")]
+
     def document(self) -> TrainDoc:
         r = self.rng
-        pieces: list[tuple[str, list[tuple[int, int, str]]]] = [(s, []) for s in r.sample(self.carriers, r.randint(1, 4))]
+        pieces: list[tuple[str, list[tuple[int, int, str]]]] = [
+            self._named_carrier(s) if r.random() < 0.3 else (s, []) for s in r.sample(self.carriers, r.randint(1, 4))]
+        if r.random() < 0.08:
+            pieces.insert(r.randint(0, len(pieces)), self._social_history())
         for _ in range(r.randint(1, 3)):
             pieces.insert(r.randint(0, len(pieces)), self._fill(self._template()))
         if r.random() < 0.25:

@@ -170,7 +170,7 @@ class Fakes:
         f = self.faker([loc for loc in PLACE_LOCALES if loc != "en_US"])
         if r.random() < 0.3:
             return ", ".join(part.strip() for part in f.address().splitlines())
-        street, code, town = f.street_address(), f.postcode(), f.city()
+        street, code, town = f.street_address().strip(), f.postcode().strip(), f.city().strip()
         return r.choice((f"{street}, {code} {town}", f"{street}, {town} {code}", f"{street} {code} {town}", f"{street}, {town}",
                          f"{code} {town}, {street}", f"{street}, {code} {town}, {f.current_country()}"))
 

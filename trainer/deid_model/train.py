@@ -157,7 +157,9 @@ identifier in the training text is generated.
   the subject of {card.get('subject_predicates', 0)} predicates, after {card.get('object_prefixes', 0)} prefixes, after
   {card.get('clause_intros', 0)} reporting openings or beside {card.get('relations', 0)} relatives in apposition
   ("{{NAME}} tolerated the procedure", "Message from {{FIRST}}", "Nursing reports that {{FIRST}} has power of
-  attorney", "Her son-in-law, {{NAME}}, ...": 40% of planted sentences), filled by
+  attorney", "Her son-in-law, {{NAME}}, ...": 40% of planted sentences); in 30% of carrier sentences one mention
+  of the patient ("the patient", "he", "his"...) is replaced by a name, so names are seen in every position real
+  clinical prose has; 8% of documents get a social-history line ("Occupation: welder, {{EMPLOYER}}"); filled by
   `faker` 40.54.0 (`trainer/deid_model/fakes.py`): names from {len(card['name_locales'])} locales
   ({', '.join(card['name_locales'])}), half ASCII-folded, ~8% given names/surnames that are English words,
   12% upper and 12% lower case, 10% `LAST, FIRST` in capitals; cities, streets, postcodes of
