@@ -91,7 +91,7 @@ class DocBuilder:
                 value, label = self.rng.choice(self.eponyms), None
             else:
                 method, label = SLOTS[slot]
-                value = getattr(self.fakes, method)().strip()  # some faker locales pad street addresses
+                value = " ".join(getattr(self.fakes, method)().split())  # faker's streets may hold line breaks, double spaces
             if label is not None:
                 spans.append((length, length + len(value), label))
             out.append(value)
@@ -130,7 +130,7 @@ class DocBuilder:
         if not matches:
             return sentence, []
         m = r.choice(matches)
-        name = self.fakes.name() if r.random() < 0.6 else r.choice((self.fakes.first, self.fakes.last))()
+        name = " ".join((self.fakes.name() if r.random() < 0.6 else r.choice((self.fakes.first, self.fakes.last))()).split())
         if m.re is _POSSESSIVE:
             value, tail = name, "'s"
         else:
@@ -141,7 +141,7 @@ class DocBuilder:
     def _social_history(self) -> tuple[str, list[tuple[int, int, str]]]:
         r = self.rng
         head = f"{r.choice(_JOB_LABELS)}{r.choice((': ', ' ', ': '))}{r.choice(_JOBS)}{r.choice((', ', ' at ', ' for ', ' - ', ', '))}"
-        employer = self.fakes.employer()
+        employer = " ".join(self.fakes.employer().split())
         tail = r.choice((".", "", ". Nonsmoker.", ", full time.", "; retired 2019.", ". Lives with spouse."))
         return head + employer + tail, [(len(head), len(head) + len(employer), "ADDRESS")]
 
