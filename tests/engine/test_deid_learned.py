@@ -52,6 +52,7 @@ def both() -> Deidentifier:
         ("PMH: Wilson's, Addison's, CKD 3b. Wilson's, Addison's and Hodgkin's in family history.", [], ["Wilson's, Addison's", "Hodgkin's"]),
         ("Tel (04132) 5580194; texts to 61 482 337; home: 0744 219 5530. Dose 40 mg at 08 00, Hgb 12.5.",
          ["5580194", "61 482", "0744 219"], ["40 mg at 08 00", "12.5"]),
+        ("Numbers: 31 77 20 04 (home) and (03841) 7720415 (work); took 2 x 500 mg (home) meds.", ["31 77", "7720415"], ["500 mg (home)"]),
         ("Plan card A712-4409-58; device 803-116-452; beneficiary 5KD2-R71-HA30. T4-T5-T6, L4-L5-S1 and CPT 99213 stay.",
          ["A712", "803-116", "5KD2"], ["T4-T5-T6", "L4-L5-S1", "CPT 99213"]),
         ("They keep a cabin near Tjällmo; grew up outside of Vila do Conde. Edema near the ankle.", ["Tjällmo", "Vila do Conde"], ["Edema near the ankle"]),

@@ -31,6 +31,9 @@ PHONE7_BARE = rule(r"(?<![\w+./,-])[2-9]\d\d-\d{4}" + _EXT + r"(?![\w-]|\.\d)", 
 PHONE_AFTER_WORD = rule(r"(?<![\w+./-])(?:\(\d{2,5}\)\s?|\d{2,5}[\s.-])\d{2,8}(?:[\s.-]\d{2,5}){0,3}" + _EXT + r"(?![\w-]|\.\d)",
                         C.PHONE, 0.7, before=_PHONE_WORDS + r"|(?i:\b(?:text(?:\s+messages?)?|texts?|sms|whatsapp|home|work|mobile)\s*(?:to|at|on|is|:)\s*)",
                         accept=lambda m: 8 <= sum(c.isdigit() for c in m.group()) <= 13 and not _UNITS.match(m.string, m.end()))
+# Any phone-shaped digit groups labelled by what follows: "... and 0827 181 6912 (work)", "736 004 883 (cell)"
+PHONE_BEFORE_LABEL = rule(r"(?<![\w+./-])\+?(?:\(\d{1,5}\)\s?)?\d{1,8}(?:[\s.-]\d{1,8}){0,4}(?=\s*\((?i:home|work|cell|mobile|office|fax|landline|pager)\))",
+                          C.PHONE, 0.7, accept=lambda m: 7 <= sum(c.isdigit() for c in m.group()) <= 13)
 SSN = rule(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])", C.ID, 0.9)
 
 _ID_WORDS = (
@@ -91,5 +94,5 @@ AGES = (
 
 
 def number_recognizer() -> RegexRecognizer:
-    return RegexRecognizer("DeidNumberRecognizer", [PHONE, INTL_PHONE, PHONE7, PHONE7_BARE, PHONE_AFTER_WORD, SSN, CONTEXT_ID,
+    return RegexRecognizer("DeidNumberRecognizer", [PHONE, INTL_PHONE, PHONE7, PHONE7_BARE, PHONE_AFTER_WORD, PHONE_BEFORE_LABEL, SSN, CONTEXT_ID,
                                                     LONG_NUMBER, LETTERS_DIGITS, MBI, ALNUM_ID, GROUPED_ID, DIGIT_GROUPS, VIN, *AGES])
