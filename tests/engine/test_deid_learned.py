@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from engine.deid import DeidConfig, Deidentifier
-from engine.deid.recognizers.learned import MODEL_DIR, NerRecognizer, trim
+from engine.deid.recognizers.learned import MODEL_DIR, NerRecognizer, trim, whole_words
 from engine.pipeline.deidentify import make_deidentifier
 from schemas.phi import PhiCategory
 from schemas.settings import EngineSettings
@@ -82,6 +82,13 @@ def test_model_output_keeps_clinical_words_credentials_and_states(both):
                  "Transferred from Rochester, New York.", "Kelly clamp and Foley catheter; Wilson's disease."):
         found = [text[r.start : r.end] for r in ner.analyze(text)]
         assert not any(w in f for f in found for w in ("Mallory", "Weiss", "M.D", "New York", "Kelly", "Foley", "Wilson")), (text, found)
+
+
+def test_entities_inside_hyphenated_words_widen_to_the_whole_word():
+    text = "Seen by Dr. Ana Ruiz-Lopez for a Jackson-Pratt drain."
+    assert text[slice(*whole_words(text, 21, 26))] == "Ruiz-Lopez"  # "Lopez" alone would leave "Ruiz-"
+    assert text[slice(*whole_words(text, 33, 41))] == "Jackson-Pratt"  # the eponym filter then sees the whole word
+    assert text[slice(*whole_words(text, 12, 15))] == "Ana"
 
 
 def test_trim_cuts_words_that_cannot_belong():

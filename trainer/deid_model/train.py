@@ -26,11 +26,11 @@ from trainer.deid_model.templates import (CLAUSE_INTROS, LABELS, NON_PHI_TEMPLAT
 class NerTrainConfig:
     data_dir: Path
     out: Path
-    train_docs: int = 6000
+    train_docs: int = 9000
     dev_docs: int = 600
     carriers: int = 12000
     seed: int = 0
-    max_epochs: int = 6
+    max_epochs: int = 5
     width: int = 64  # tok2vec width: cost per token grows with width^2 (see docs/deid.md for the speed)
     depth: int = 3
     embed_rows: tuple[int, int, int, int] = (5000, 1000, 2500, 2500)  # NORM, PREFIX, SUFFIX, SHAPE
@@ -174,7 +174,7 @@ identifier in the training text is generated.
 - **Labels**: {', '.join(card['labels'])} (facilities and employers are ADDRESS: `[ADDRESS]`).
 - {card['train_documents']:,} training documents with {card['train_spans']:,} PHI spans
   ({', '.join(f'{k} {v:,}' for k, v in card['train_spans_per_label'].items())});
-  {card['train_spans_dropped_by_token_alignment']} spans lost to overlapping token alignment.
+  {card['train_spans_dropped_by_token_alignment']} spans dropped (overlapping another after token alignment, or holding a whitespace token).
 
 ## Model
 spaCy {_spacy_version()} `ner` with a `tok2vec` (MultiHashEmbed NORM/PREFIX/SUFFIX/SHAPE, rows
@@ -195,7 +195,7 @@ These figures flatter the model: same generator and templates. The independent s
 de-identifier, rules and model together, on data written without this generator; their figures for this
 model are in docs/deid.md ("Measured on independent data") and in the bench summary (family `deid`).
 
-Training took {card['train_seconds'] / 60:.1f} min on the shared 2-core development machine.
+Training took {card['train_seconds'] / 60:.1f} min of one thread (OMP_NUM_THREADS=1) on the shared 2-core development machine.
 """
     (out / "DATA_CARD.md").write_text(text, encoding="utf-8")
 
