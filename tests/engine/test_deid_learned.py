@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from engine.deid import DeidConfig, Deidentifier
-from engine.deid.recognizers.learned import MODEL_DIR, NerRecognizer, trim
+from engine.deid.recognizers.learned import MODEL_DIR, NerRecognizer, trim, whole_words
 from engine.pipeline.deidentify import make_deidentifier
 from schemas.phi import PhiCategory
 from schemas.settings import EngineSettings
@@ -35,6 +35,9 @@ def both() -> Deidentifier:
         ("The patient, who is 91, a ninety-three year old man, in her 90s, aged 97, 98M, turned 90, a 100-year-old.",
          ["91", "ninety-three", "90s", "97", "98", "90", "100"], ["year old man"]),
         ("Faith Morningstar, ninety-one, from Pine Ridge. HR is 92, glucose 95 mg.", ["ninety-one"], ["HR is 92", "95 mg"]),
+        ("Patient Odile Marchetti is 101; Mr. Sato was 93. Chloride is 102.", ["101", "93"], ["Chloride is 102"]),
+        ("Address: 3 Kiln Row, Settle BD24 9AB, UK", ["Settle", "BD24"], ["UK"]),
+        ("Łukasz Wróż (96) admitted; Zoë Aykaç, ninety-two, lives alone.", ["96", "ninety-two"], ["admitted"]),
         ("Call back at 555-1234, cell 555 0188; fax 617/555-0199; mobile +81 3-5555-0143, +44 20 7946 0958, 928-555-0131 x205.",
          ["555-1234", "0188", "617/555", "+81", "7946", "x205"], ["Call back at"]),
         ("Gave 100-1000 mg over 2 days.", [], ["100-1000 mg"]),
@@ -47,6 +50,13 @@ def both() -> Deidentifier:
          ["Mercy Ridge", "Hartwell", "Delmar"], ["Transferred from"]),
         ("Seen in the Internal Medicine Clinic, the Cancer Center and the Division of Cardiology.", [], ["Internal Medicine Clinic", "Cancer Center", "Division of Cardiology"]),
         ("PMH: Wilson's, Addison's, CKD 3b. Wilson's, Addison's and Hodgkin's in family history.", [], ["Wilson's, Addison's", "Hodgkin's"]),
+        ("Tel (04132) 5580194; texts to 61 482 337; home: 0744 219 5530. Dose 40 mg at 08 00, Hgb 12.5.",
+         ["5580194", "61 482", "0744 219"], ["40 mg at 08 00", "12.5"]),
+        ("Numbers: 31 77 20 04 (home) and (03841) 7720415 (work); took 2 x 500 mg (home) meds.", ["31 77", "7720415"], ["500 mg (home)"]),
+        ("Plan card A712-4409-58; device 803-116-452; beneficiary 5KD2-R71-HA30. T4-T5-T6, L4-L5-S1 and CPT 99213 stay.",
+         ["A712", "803-116", "5KD2"], ["T4-T5-T6", "L4-L5-S1", "CPT 99213"]),
+        ("They keep a cabin near Tjällmo; grew up outside of Vila do Conde. Edema near the ankle.", ["Tjällmo", "Vila do Conde"], ["Edema near the ankle"]),
+        ("Mail goes to 77 Quarry Lane, Elk Rapids 49629. Seen Sept. 3 and May. 21.", ["Elk Rapids", "49629", "Sept. 3", "May. 21"], ["Mail"]),
         ("pt john smith seen today with wife maria; f/u with dr okonkwo. DOE, JANE MRN 00482913. Her grandson Tyrell drove; goes by Bobby.",
          ["john", "maria", "okonkwo", "DOE", "JANE", "Tyrell", "Bobby"], ["wife", "MRN"]),
     ],
@@ -72,6 +82,13 @@ def test_model_output_keeps_clinical_words_credentials_and_states(both):
                  "Transferred from Rochester, New York.", "Kelly clamp and Foley catheter; Wilson's disease."):
         found = [text[r.start : r.end] for r in ner.analyze(text)]
         assert not any(w in f for f in found for w in ("Mallory", "Weiss", "M.D", "New York", "Kelly", "Foley", "Wilson")), (text, found)
+
+
+def test_entities_inside_hyphenated_words_widen_to_the_whole_word():
+    text = "Seen by Dr. Ana Ruiz-Lopez for a Jackson-Pratt drain."
+    assert text[slice(*whole_words(text, 21, 26))] == "Ruiz-Lopez"  # "Lopez" alone would leave "Ruiz-"
+    assert text[slice(*whole_words(text, 33, 41))] == "Jackson-Pratt"  # the eponym filter then sees the whole word
+    assert text[slice(*whole_words(text, 12, 15))] == "Ana"
 
 
 def test_trim_cuts_words_that_cannot_belong():

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainer.deid_model.fakes import Fakes
-from trainer.deid_model.templates import NON_PHI_TEMPLATES, OBJECT_PREFIXES, SLOTS, SUBJECT_PREDICATES, TEMPLATES
+from trainer.deid_model.templates import (CLAUSE_INTROS, NON_PHI_TEMPLATES, OBJECT_PREFIXES, RELATIONS, SLOTS, SUBJECT_PREDICATES,
+                                          TEMPLATES)
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])|\n+")
 _SLOT = re.compile(r"\{([A-Z0-9]+)\}")
@@ -59,6 +60,18 @@ def _eponyms() -> list[str]:
     return [w.strip().rstrip("~") for w in lines if w.strip() and not w.startswith("#") and w.strip()[0].isupper()]
 
 
+# Mentions of the patient in carrier sentences that a name can replace: the sentence stays real clinical prose
+# ("He was started on heparin" -> "Olatunji was started on heparin", "... discussed with the patient" -> "...
+# discussed with Ana Souza"), so names are learned in every position clinical text has, not in templates only.
+_MENTION = re.compile(r"\b(?:[Tt]he (?:patient|pt)|[Pp]atient|[Hh]e|[Ss]he|[Tt]his (?:patient|gentleman|lady|woman|man))\b(?!['’-])")
+_POSSESSIVE = re.compile(r"\b(?:[Tt]he patient['’]s|[Hh]is)\b")
+# Social history lines: an occupation, then the employer with no cue word of its own.
+_JOB_LABELS = ("Occupation", "Job", "Work", "Employment", "Works as", "Employed as", "Occupation/employer", "SH: works as")
+_JOBS = ("cashier", "line cook", "electrician", "school bus driver", "bank teller", "machinist", "security guard", "nurse aide",
+         "software engineer", "stocker", "forklift driver", "receptionist", "roofer", "pharmacy technician", "mechanic", "janitor",
+         "delivery driver", "accountant", "welder", "call center agent", "dishwasher", "hair stylist", "store manager", "teacher's aide")
+
+
 class DocBuilder:
     """Seeded: identical arguments give identical documents."""
 
@@ -78,7 +91,7 @@ class DocBuilder:
                 value, label = self.rng.choice(self.eponyms), None
             else:
                 method, label = SLOTS[slot]
-                value = getattr(self.fakes, method)()
+                value = " ".join(getattr(self.fakes, method)().split())  # faker's streets may hold line breaks, double spaces
             if label is not None:
                 spans.append((length, length + len(value), label))
             out.append(value)
@@ -101,11 +114,43 @@ class DocBuilder:
             return f"{slot} {r.choice(SUBJECT_PREDICATES)}."
         if u < 0.25:
             return f"{r.choice(OBJECT_PREFIXES)} {slot}{r.choice(('.', ':', ',', ' today.', ' yesterday.', ' by phone.'))}"
+        if u < 0.33:
+            return f"{r.choice(CLAUSE_INTROS)} {slot} {r.choice(SUBJECT_PREDICATES)}."
+        if u < 0.40:
+            relation = r.choice(RELATIONS)
+            if r.random() < 0.5:
+                return f"{relation}, {slot}, {r.choice(SUBJECT_PREDICATES)}."
+            return f"{slot}, {relation[0].lower() + relation[1:]}, {r.choice(SUBJECT_PREDICATES)}."
         return r.choice(TEMPLATES)
+
+    def _named_carrier(self, sentence: str) -> tuple[str, list[tuple[int, int, str]]]:
+        """The carrier with one mention of the patient replaced by a name (or "his" by "{NAME}'s"), when it has one."""
+        r = self.rng
+        matches = list(_MENTION.finditer(sentence)) + list(_POSSESSIVE.finditer(sentence))
+        if not matches:
+            return sentence, []
+        m = r.choice(matches)
+        name = " ".join((self.fakes.name() if r.random() < 0.6 else r.choice((self.fakes.first, self.fakes.last))()).split())
+        if m.re is _POSSESSIVE:
+            value, tail = name, "'s"
+        else:
+            value, tail = name, ""
+        text = sentence[: m.start()] + value + tail + sentence[m.end() :]
+        return text, [(m.start(), m.start() + len(value), "NAME")]
+
+    def _social_history(self) -> tuple[str, list[tuple[int, int, str]]]:
+        r = self.rng
+        head = f"{r.choice(_JOB_LABELS)}{r.choice((': ', ' ', ': '))}{r.choice(_JOBS)}{r.choice((', ', ' at ', ' for ', ' - ', ', '))}"
+        employer = " ".join(self.fakes.employer().split())
+        tail = r.choice((".", "", ". Nonsmoker.", ", full time.", "; retired 2019.", ". Lives with spouse."))
+        return head + employer + tail, [(len(head), len(head) + len(employer), "ADDRESS")]
 
     def document(self) -> TrainDoc:
         r = self.rng
-        pieces: list[tuple[str, list[tuple[int, int, str]]]] = [(s, []) for s in r.sample(self.carriers, r.randint(1, 4))]
+        pieces: list[tuple[str, list[tuple[int, int, str]]]] = [
+            self._named_carrier(s) if r.random() < 0.3 else (s, []) for s in r.sample(self.carriers, r.randint(1, 4))]
+        if r.random() < 0.08:
+            pieces.insert(r.randint(0, len(pieces)), self._social_history())
         for _ in range(r.randint(1, 3)):
             pieces.insert(r.randint(0, len(pieces)), self._fill(self._template()))
         if r.random() < 0.25:

@@ -23,8 +23,10 @@ NAME_LOCALES = (
     "de_DE de_AT de_CH it_IT nl_NL nl_BE pl_PL cs_CZ sk_SK hu_HU ro_RO hr_HR sl_SI tr_TR vi_VN id_ID yo_NG ig_NG "
     "ha_NG zu_ZA tw_GH fi_FI sv_SE no_NO da_DK et_EE lv_LV lt_LT ga_IE is_IS az_AZ uz_UZ en_TH"
 ).split()
-PLACE_LOCALES = "en_US en_US en_US en_GB en_IE en_AU en_CA en_IN es_MX pt_BR de_DE fr_FR it_IT nl_NL pl_PL".split()
-PHONE_LOCALES = "en_US en_US en_GB en_AU en_CA en_IN es_MX es_ES pt_BR de_DE fr_FR it_IT nl_NL pl_PL tr_TR".split()
+PLACE_LOCALES = ("en_US en_US en_US en_US en_GB en_IE en_AU en_CA en_IN en_NZ es_MX es_ES pt_BR pt_PT de_DE de_AT de_CH fr_FR fr_CH "
+                 "it_IT nl_NL nl_BE pl_PL cs_CZ sk_SK hu_HU ro_RO hr_HR sl_SI fi_FI sv_SE da_DK no_NO").split()
+PHONE_LOCALES = ("en_US en_US en_GB en_AU en_CA en_IN en_NZ es_MX es_ES pt_BR pt_PT de_DE de_AT de_CH fr_FR it_IT nl_NL nl_BE pl_PL "
+                 "tr_TR cs_CZ sk_SK hu_HU ro_RO hr_HR sl_SI fi_FI sv_SE da_DK no_NO").split()
 # Given names and surnames that are also ordinary English words ("Will Young states ..."): the rules need
 # context for these, the model has to learn it.
 WORD_NAMES_FIRST = "Will Grace Hope Faith Joy Rose Bill Mark Guy Jack Amber Dawn Summer Rusty Sunny Buck Chase Hunter Wade Penny Ivy Iris Holly Pearl Art".split()
@@ -41,7 +43,18 @@ DATE_FORMATS = (
     "%d%b%Y", "%d%b%y", "%b-%d", "%b %d", "{m}/{d}", "%m/%d", "%B {d}, %Y", "%B {d}", "{d} %B %Y", "%d-%b-%Y", "%d-%b-%y",
     "%d.%m.%Y", "{d}/{m}/%Y", "%b. {d}, %Y", "%B {d}{sfx}", "{d}{sfx} of %B", "%B %Y", "%b %Y", "%m/%Y", "%m-%d-%Y",
     "%A, %B {d}", "%Y/%m/%d", "%m/%d/%Y %H:%M", "%b {d} %Y", "%d %b %Y", "%B the {d}{sfx}", "%Y%m%d", "%-H:%M on %m/%d",
+    "%m%d%Y", "%d%m%Y", "{m}-{d}-%y", "{m}-{d}-%Y", "%b. {d}", "%d/%m/%y", "{d}.{m}.%Y", "%d %B", "%Y.%m.%d", "%b %d, %Y %H%M",
 )
+# Brand-like employer names with no company word ("Norvane", "Blue Heron", "Kessler's"): made from these parts,
+# so the model learns employers from their context ("works for", "retired from") rather than from a suffix.
+_BRAND_HEADS = "Nor Vel Tri Zen Alt Pro Quan Ver Lum Ex Om Cor Sym Dyn Nex Vor Kin Max Sol Ter Ar Bel Cal Dex Fal Gen Hal Jet".split()
+_BRAND_TAILS = "vane ora ix tek ion ica ara on ent iva ux ium ex ova us ia tron lex gen ware net core point sys nova".split()
+_BRAND_WORDS = ("Blue Red Golden Silver Green Northern Southern Eastern Western Pacific Atlantic Summit Pioneer Liberty Eagle "
+                "Heron Falcon Oak Cedar Maple River Lake Harbor Prairie Mesa Canyon Granite Iron Copper Crystal Star Sun Moon "
+                "Frontier Heritage Keystone Landmark Beacon Anchor Compass Horizon Evergreen Sterling Apex Vertex Orchard").split()
+_TRADES = ("Trucking Logistics Foods Farms Dairy Bakery Roofing Plumbing Electric Motors Auto Body Freight Builders Construction "
+           "Landscaping Printing Textiles Plastics Steel Lumber Mills Brewing Coffee Grocers Market Outfitters Hardware Pharmacy "
+           "Software Systems Analytics Media Airlines Rail Energy Power Mining Shipping Staffing Realty Insurance Bank Credit Union").split()
 _MBI_LETTERS = "ACDEFGHJKMNPQRTUVWXY"  # the MBI alphabet: no S, L, O, I, B, Z
 
 
@@ -105,6 +118,8 @@ class Fakes:
         """A person's name in one of the forms notes use, sometimes upper or lower case."""
         first, last = self.first(), self.last()
         r = self.rng
+        if r.random() < 0.1:  # "KOWALCZYK, EDYTA": record headers copied into the text
+            return f"{last}, {first}".upper()
         form = r.choice((
             f"{first} {last}", f"{first} {last}", f"{first} {last}", f"{first} {r.choice(string.ascii_uppercase)}. {last}",
             f"{first} {self.first()} {last}", f"{first[0]}. {last}", f"{first[0]}.{r.choice(string.ascii_uppercase)}. {last}",
@@ -123,6 +138,10 @@ class Fakes:
         return self.rng.choice(("".join(letters), ".".join(letters) + "."))
 
     # -- places -------------------------------------------------------------------------------------
+    def town_zip(self) -> str:
+        """"Twin Rivers 40213" / "Hallett, 74034": a town and a ZIP, no state."""
+        return f"{self._fakers['en_US'].city()}{self.rng.choice((' ', ', '))}{self.zip()}"
+
     def city(self) -> str:
         f = self.faker(PLACE_LOCALES)
         return self._case(f.city()) if self.rng.random() < 0.3 else f.city()
@@ -146,8 +165,14 @@ class Fakes:
         return self._case(s) if r.random() < 0.2 else s
 
     def foreign_address(self) -> str:
+        """A full address abroad, on one line, in the orders notes copy them in (street, postcode, town)."""
+        r = self.rng
         f = self.faker([loc for loc in PLACE_LOCALES if loc != "en_US"])
-        return ", ".join(part.strip() for part in f.address().splitlines())
+        if r.random() < 0.3:
+            return ", ".join(part.strip() for part in f.address().splitlines())
+        street, code, town = f.street_address().strip(), f.postcode().strip(), f.city().strip()
+        return r.choice((f"{street}, {code} {town}", f"{street}, {town} {code}", f"{street} {code} {town}", f"{street}, {town}",
+                         f"{code} {town}, {street}", f"{street}, {code} {town}, {f.current_country()}"))
 
     def facility(self) -> str:
         r = self.rng
@@ -157,8 +182,21 @@ class Fakes:
         return f"{base} {kind}"
 
     def employer(self) -> str:
-        f = self.faker(("en_US", "en_US", "en_GB", "en_CA", "de_DE", "es_MX", "fr_FR"))
-        return f.company()
+        r = self.rng
+        kind = r.random()
+        if kind < 0.4:
+            f = self.faker(("en_US", "en_US", "en_GB", "en_CA", "en_AU", "de_DE", "de_CH", "es_MX", "es_ES", "fr_FR", "it_IT", "nl_NL", "sv_SE"))
+            return f.company()
+        if kind < 0.55:  # a coined brand, one word: no company word, no lexicon knows it
+            return r.choice(_BRAND_HEADS) + r.choice(_BRAND_TAILS) + r.choice(("", "", "", " Inc.", " Corp", " Group"))
+        if kind < 0.7:
+            return f"{r.choice(_BRAND_WORDS)} {r.choice(_BRAND_WORDS + _TRADES)}"
+        if kind < 0.8:
+            name = self.last() + r.choice(("'s", "'s", "", " & Sons", " Brothers"))
+            return name + (f" {r.choice(_TRADES)}" if r.random() < 0.5 else "")
+        if kind < 0.9:
+            return "".join(r.choice(string.ascii_uppercase) for _ in range(r.randint(2, 4))) + f" {r.choice(_TRADES)}"
+        return f"The {r.choice(_BRAND_WORDS)} {r.choice(('Group', 'Company', 'Store', 'Shop', 'Works', 'Tavern', 'Inn', 'Diner', 'Kitchen'))}"
 
     # -- dates, phones, identifiers -----------------------------------------------------------------
     def date(self) -> str:

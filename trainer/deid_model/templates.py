@@ -11,7 +11,7 @@ SLOTS: dict[str, tuple[str, str | None]] = {  # slot -> (Fakes method, label)
     "NAME": ("name", "NAME"), "NAME2": ("name", "NAME"), "FIRST": ("first", "NAME"), "LAST": ("last", "NAME"),
     "LASTFIRST": ("last_first", "NAME"), "INITIALS": ("initials", "NAME"),
     "CITY": ("city", "ADDRESS"), "STATE": ("state", None), "ZIP": ("zip", "ADDRESS"), "STREET": ("street", "ADDRESS"),
-    "FADDR": ("foreign_address", "ADDRESS"), "FACILITY": ("facility", "ADDRESS"), "EMPLOYER": ("employer", "ADDRESS"),
+    "FADDR": ("foreign_address", "ADDRESS"), "TOWNZIP": ("town_zip", "ADDRESS"), "FACILITY": ("facility", "ADDRESS"), "EMPLOYER": ("employer", "ADDRESS"),
     "DATE": ("date", "DATE"), "DATE2": ("date", "DATE"), "PHONE": ("phone", "PHONE"), "ID": ("identifier", "ID"),
     "MBI": ("mbi", "ID"),
 }
@@ -125,6 +125,64 @@ TEMPLATES: tuple[str, ...] = (
     "Name: {NAME} Phone: {PHONE} Address: {STREET}, {CITY}, {STATE} {ZIP}",
     "Referred by {NAME} at {FACILITY} ({PHONE}).",
     "Transferred on {DATE} from {FACILITY} in {CITY}.",
+    # names as predicate nominatives and in lists, no cue word right before them
+    "Her PCP is {NAME} at {FACILITY}.",
+    "His oncologist remains {NAME}.",
+    "The covering physician tonight was {NAME}.",
+    "Health care proxy: {LASTFIRST}.",
+    "Decision maker is {NAME}, who lives in {CITY}.",
+    "Outpatient psychiatrist {NAME} in {CITY} was notified.",
+    "Present for the discussion: {NAME}, {NAME2} and the patient.",
+    "Visitors today included {FIRST} and {FIRST}.",
+    "{FIRST} and {FIRST} are both involved in her care.",
+    "Ask for {FIRST} when calling the group home.",
+    "Son ({NAME}) is the contact.",
+    "Cosigned {NAME} {DATE}.",
+    "Consult requested by {NAME} for possible sepsis.",
+    "{NAME} {DATE} {PHONE}",
+    "The daughter, {NAME}, reports poor intake.",
+    "{LASTFIRST} ({DATE}) presents with dizziness.",
+    "{LASTFIRST} is a {CITY} resident seen for cough.",
+    # places without state, abroad, employers without a company word
+    "Home address {STREET}, {TOWNZIP}.",
+    "Mail to {STREET}, {TOWNZIP}.",
+    "{STREET}, {TOWNZIP}",
+    "Lives at {FADDR} with two children.",
+    "Contact abroad: {FADDR}.",
+    "Correspondence address: {FADDR}",
+    "Her family home is in {CITY}.",
+    "He spends summers in {CITY} and winters in {CITY}.",
+    "Traveled to {CITY} last month for a wedding.",
+    "Returned from {CITY} three days ago with fever.",
+    "Patient is from {CITY} originally.",
+    "Was working in {CITY} until recently.",
+    "Works at {EMPLOYER} as a cashier.",
+    "She is a bookkeeper for {EMPLOYER}.",
+    "Drives a delivery truck for {EMPLOYER}.",
+    "Laid off from {EMPLOYER} last year.",
+    "Retired after 30 years at {EMPLOYER}.",
+    "Job: forklift operator, {EMPLOYER}.",
+    "Employed full time by {EMPLOYER}; exposure to solvents.",
+    "Previously a welder at {EMPLOYER} in {CITY}.",
+    "Insurance through {EMPLOYER}.",
+    "Discharged to {FACILITY} on {DATE}.",
+    "Resident of {FACILITY} since {DATE}.",
+)
+
+# Sentence openings after which a name is the subject of a reported clause ("Family states {NAME} has ..."):
+# combined with SUBJECT_PREDICATES.
+CLAUSE_INTROS = (
+    "She says", "He says that", "Patient reports that", "Pt reports", "Nursing reports that", "Family states that",
+    "The chart notes that", "Records indicate that", "I was told that", "We confirmed that", "She mentioned that",
+    "He explained that", "It was reported that", "Apparently", "Per the family,", "Of note,", "Per report,", "Husband says",
+    "The daughter reports that", "Staff at the facility say that", "Collateral suggests that", "Yesterday",
+)
+# Relatives and roles in apposition: "{RELATION}, {NAME}, ..." and "{NAME}, {RELATION}, ..."
+RELATIONS = (
+    "Her husband", "His wife", "The patient's sister", "The pt's daughter", "Her son-in-law", "His mother-in-law",
+    "Her sister-in-law", "His stepson", "Her stepdaughter", "The patient's nephew", "Their neighbor", "His girlfriend",
+    "Her fiance", "The patient's guardian", "Her caseworker", "His probation officer", "The home health aide",
+    "Her roommate", "The pt's cousin", "His grandson", "Her granddaughter", "The patient's partner", "His brother",
 )
 
 # Names as the subject or object of ordinary clinical sentences, with no cue word: combined at random
@@ -138,6 +196,10 @@ SUBJECT_PREDICATES = (
     "reports good adherence", "asked about home oxygen", "notes the swelling is worse", "understands the risks",
     "was at the bedside overnight", "handles her finances", "manages his medications", "will call with the results",
     "reviewed the images", "performed the procedure", "dictated this note", "completed the assessment",
+    "pays for her prescriptions", "keeps track of his appointments", "lives two houses down", "picked her up from dialysis",
+    "found him on the floor", "noticed the rash first", "has power of attorney", "wants to be called with updates",
+    "is worried about her memory", "cooks all his meals", "has been giving him the insulin", "will stay overnight",
+    "refuses a skilled nursing facility", "is moving in with her", "speaks only Portuguese", "was recently discharged",
 )
 OBJECT_PREFIXES = (
     "accompanied by", "Message from", "Voicemail from", "Per", "According to", "Spoke to", "Discussed with", "Seen together with",

@@ -17,19 +17,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trainer.deid_model.corpus import DocBuilder, TrainDoc, carrier_sentences
-from trainer.deid_model.fakes import NAME_LOCALES, PHONE_LOCALES, PLACE_LOCALES
-from trainer.deid_model.templates import LABELS, NON_PHI_TEMPLATES, OBJECT_PREFIXES, SUBJECT_PREDICATES, TEMPLATES
+from trainer.deid_model.fakes import DATE_FORMATS, NAME_LOCALES, PHONE_LOCALES, PLACE_LOCALES
+from trainer.deid_model.templates import (CLAUSE_INTROS, LABELS, NON_PHI_TEMPLATES, OBJECT_PREFIXES, RELATIONS,
+                                          SUBJECT_PREDICATES, TEMPLATES)
 
 
 @dataclass
 class NerTrainConfig:
     data_dir: Path
     out: Path
-    train_docs: int = 6000
+    train_docs: int = 9000
     dev_docs: int = 600
     carriers: int = 12000
     seed: int = 0
-    max_epochs: int = 6
+    max_epochs: int = 5
     width: int = 64  # tok2vec width: cost per token grows with width^2 (see docs/deid.md for the speed)
     depth: int = 3
     embed_rows: tuple[int, int, int, int] = (5000, 1000, 2500, 2500)  # NORM, PREFIX, SUFFIX, SHAPE
@@ -62,7 +63,8 @@ def _docbin(nlp, docs: list[TrainDoc]):
     for d in docs:
         doc = nlp.make_doc(d.text)
         ents = [doc.char_span(s, e, label=label, alignment_mode="expand") for s, e, label in d.spans]
-        kept = filter_spans([e for e in ents if e is not None])
+        # a whitespace token inside an entity makes spaCy's NER oracle fail (E024): such spans are dropped and counted
+        kept = filter_spans([e for e in ents if e is not None and not any(t.is_space for t in e)])
         dropped += len(d.spans) - len(kept)
         doc.ents = kept
         db.add(doc)
@@ -128,6 +130,7 @@ def train_ner(cfg: NerTrainConfig, log=print) -> dict:
         "dev_documents": len(dev_docs), "dev": dev,
         "templates": len(TEMPLATES), "non_phi_templates": len(NON_PHI_TEMPLATES),
         "subject_predicates": len(SUBJECT_PREDICATES), "object_prefixes": len(OBJECT_PREFIXES),
+        "clause_intros": len(CLAUSE_INTROS), "relations": len(RELATIONS), "date_formats": len(DATE_FORMATS),
         "name_locales": NAME_LOCALES, "place_locales": sorted(set(PLACE_LOCALES)), "phone_locales": sorted(set(PHONE_LOCALES)),
         "train_seconds": round(time.time() - started, 1),
     }
@@ -152,12 +155,18 @@ identifier in the training text is generated.
   CodiEsp English case reports (CC BY 4.0) in which the rule recognisers find no PHI; {card['carrier_sentences_train']:,}
   feed the training documents, the rest the dev documents.
 - **Planted PHI**: {card['templates']} context templates (`trainer/deid_model/templates.py`), plus a name as
-  the subject of {card.get('subject_predicates', 0)} predicates or after {card.get('object_prefixes', 0)} prefixes
-  ("{{NAME}} tolerated the procedure", "Message from {{FIRST}}", 25% of planted sentences), filled by
+  the subject of {card.get('subject_predicates', 0)} predicates, after {card.get('object_prefixes', 0)} prefixes, after
+  {card.get('clause_intros', 0)} reporting openings or beside {card.get('relations', 0)} relatives in apposition
+  ("{{NAME}} tolerated the procedure", "Message from {{FIRST}}", "Nursing reports that {{FIRST}} has power of
+  attorney", "Her son-in-law, {{NAME}}, ...": 40% of planted sentences); in 30% of carrier sentences one mention
+  of the patient ("the patient", "he", "his"...) is replaced by a name, so names are seen in every position real
+  clinical prose has; 8% of documents get a social-history line ("Occupation: welder, {{EMPLOYER}}"); filled by
   `faker` 40.54.0 (`trainer/deid_model/fakes.py`): names from {len(card['name_locales'])} locales
   ({', '.join(card['name_locales'])}), half ASCII-folded, ~8% given names/surnames that are English words,
-  12% upper and 12% lower case; cities and streets of {len(card['place_locales'])} locales, rural routes,
-  UK-style flats, foreign addresses; facilities and employers; dates in {36} formats (ISO 8601 with time,
+  12% upper and 12% lower case, 10% `LAST, FIRST` in capitals; cities, streets, postcodes of
+  {len(card['place_locales'])} locales, rural routes, UK-style flats, full foreign addresses in six orders, towns with a ZIP
+  and no state; facilities; employers from faker and coined brand names with no company word
+  ("Norvane", "Blue Heron", "Kessler's"); dates in {card.get('date_formats', 36)} formats (ISO 8601 with time,
   "04Mar2019", "Mar-04", "3/11", ...); phones of {len(card['phone_locales'])} locales and US formats (7 digits,
   slashes, extensions, international); MRNs, Medicare MBIs, plan, licence, device serial numbers.
   {card['non_phi_templates']} templates of clinical eponyms (from `engine/deid/data/clinical_allowlist.txt`) are
@@ -165,7 +174,7 @@ identifier in the training text is generated.
 - **Labels**: {', '.join(card['labels'])} (facilities and employers are ADDRESS: `[ADDRESS]`).
 - {card['train_documents']:,} training documents with {card['train_spans']:,} PHI spans
   ({', '.join(f'{k} {v:,}' for k, v in card['train_spans_per_label'].items())});
-  {card['train_spans_dropped_by_token_alignment']} spans lost to overlapping token alignment.
+  {card['train_spans_dropped_by_token_alignment']} spans dropped (overlapping another after token alignment, or holding a whitespace token).
 
 ## Model
 spaCy {_spacy_version()} `ner` with a `tok2vec` (MultiHashEmbed NORM/PREFIX/SUFFIX/SHAPE, rows
@@ -186,7 +195,7 @@ These figures flatter the model: same generator and templates. The independent s
 de-identifier, rules and model together, on data written without this generator; their figures for this
 model are in docs/deid.md ("Measured on independent data") and in the bench summary (family `deid`).
 
-Training took {card['train_seconds'] / 60:.1f} min on the shared 2-core development machine.
+Training took {card['train_seconds'] / 60:.1f} min of one thread (OMP_NUM_THREADS=1) on the shared 2-core development machine.
 """
     (out / "DATA_CARD.md").write_text(text, encoding="utf-8")
 

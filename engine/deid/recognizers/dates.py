@@ -18,7 +18,7 @@ def _cased(words) -> str:
     return "|".join(sorted({f(w) for w in words for f in (str.title, str.upper)}, key=len, reverse=True))
 
 
-MONTH = rf"(?:(?:{_cased(_MONTHS)})|(?:{_cased(_ABBREVS)})\.?)(?![a-z])"
+MONTH = rf"(?:(?:{_cased(_MONTHS)})|(?:{_cased(_ABBREVS)})\.?|(?:May|MAY)\.(?=\s*\d))(?![a-z])"  # "May. 19": abbreviated by habit
 DAY = r"(?:3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)?(?!\d)"
 YEAR = r"(?:1[89]\d\d|20\d\d|'\d\d)(?!\d)"
 _NB = r"(?<![\w/.-])"  # not glued to a preceding number or word

@@ -62,6 +62,23 @@ def trim(text: str, start: int, end: int, category: C) -> tuple[int, int]:
     return s, e
 
 
+def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen an entity that stops inside a hyphenated word ("Jackson-" of "Jackson-Pratt") to the whole word, so the
+    clinical-word filter judges "Jackson-Pratt" and a hyphenated surname is redacted whole."""
+    def joined(i: int) -> bool:  # text[i] continues the word: a letter, or a hyphen between letters
+        return text[i].isalpha() or (text[i] == "-" and 0 < i < len(text) - 1 and text[i - 1].isalpha() and text[i + 1].isalpha())
+
+    while start > 0 and (text[start - 1] == "-" or text[start] == "-") and joined(start - 1):
+        start -= 1
+        while start > 0 and text[start - 1].isalpha():
+            start -= 1
+    while end < len(text) and (text[end] == "-" or text[end - 1] == "-") and joined(end):
+        end += 1
+        while end < len(text) and text[end].isalpha():
+            end += 1
+    return start, end
+
+
 def _chunks(text: str) -> list[tuple[int, str]]:
     out, start = [], 0
     while len(text) - start > CHUNK_CHARS:
@@ -135,6 +152,8 @@ class NerRecognizer(EntityRecognizer):
                 if category is None:
                     continue
                 start, end = trim(text, offset + ent.start_char, offset + ent.end_char, category)
+                if category in (C.NAME, C.ADDRESS) and end > start:
+                    start, end = whole_words(text, start, end)
                 if category is C.ADDRESS:  # "Rochester, New York": the state may stay (Safe Harbor)
                     cut = _TRAILING_STATE.search(text, start, end)
                     end = cut.start() if cut and cut.start() > start else end

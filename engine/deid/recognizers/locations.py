@@ -55,11 +55,15 @@ RURAL = rule(
     r"(?:,?\s*Box\s+\d{1,5})?)|\bGeneral\s+Delivery\b",
     C.ADDRESS,
 )
+_UK_CA_POSTCODE = r"(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)"
 # Postcodes of the UK (HG1 4QT, SW1A 1AA) and Canada (A1C 5H1): shaped enough to take anywhere
-POSTCODE = rule(r"(?<![\w-])(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d)(?![\w-])", C.ADDRESS, 0.7)
+POSTCODE = rule(rf"(?<![\w-]){_UK_CA_POSTCODE}(?![\w-])", C.ADDRESS, 0.7)
 PO_BOX = rule(r"\b(?i:p\.?\s?o\.?\s*box)\s+\d+", C.ADDRESS)
 COUNTY = rule(rf"(?<![\w'’.-])(?:{_CAP}\s+){{1,2}}(?:County|Parish)\b", C.ADDRESS)
 ZIP_CONTEXT = rule(rf"(?i:\bzip(?:\s*code)?)[\s:#]*(?P<phi>{_ZIP})(?!\d)", C.ADDRESS)
+# "..., Twin Falls 83301" / "..., 28 Elm St, Dover 19901": a town and a ZIP with no state, after a comma (an
+# address line); the town may be unknown to every lexicon. Not after an upper-case code ("CPT 99213").
+TOWN_ZIP = rule(rf",\s*(?P<phi>(?:[A-Z][a-z][A-Za-z'’.-]*\s){{1,3}}(?:{_ZIP}|{_UK_CA_POSTCODE}))(?=\s*(?:[.,;)]|$))", C.ADDRESS, 0.8, flags=re.M)
 # "Springfield, IL 62704": the city and the ZIP, not the state
 CITY_STATE_ZIP = re.compile(
     rf"(?<![\w'’.-])(?P<city>(?:[A-Z][A-Za-z'’.-]*\s(?:(?:or|of|on|upon|de|la|del|du|le|the)\s)?){{0,3}}[A-Z][A-Za-z'’.-]*),\s*{_STATE}\.?"
@@ -74,9 +78,11 @@ _CONTEXT_BEFORE = re.compile(
 _STRONG_PLACE_CUE = re.compile(
     r"(?i:\b(?:lives|living|lived|resides|residing|resided|born|raised|grew\s+up|relocated|moved\s+(?:here\s+)?|"
     r"originally|immigrated|emigrated|visiting|staying|family|hotel|farm|ranch|home)\s+(?:\w+\s+){0,3}?"
-    r"(?:in|from|near|outside(?:\s+of)?|at))\s+$"
+    r"(?:in|from|near|outside(?:\s+of)?|at)"
+    # a capitalised word right after "near"/"outside of"/"north of" is a place whatever the verb ("a cabin near Heby")
+    r"|\b(?:near|outside\s+of|close\s+to|(?:north|south|east|west)\s+of|just\s+outside))\s+$"
 )
-_PLACE_RUN = re.compile(r"(?<![\w'’.-])[A-Z][\w'’-]*(?:\s(?:(?:or|of|on|upon|de|la|del|du|le|the)\s)?[A-Z][\w'’-]*){0,3}")
+_PLACE_RUN = re.compile(r"(?<![\w'’.-])[A-Z][\w'’-]*(?:\s(?:(?:or|of|on|upon|de|la|del|du|le|the|do|da|dos|das|di|am|an|im|sur|en)\s)?[A-Z][\w'’-]*){0,3}")
 _NOT_PLACE = frozenset(
     """dr doctor mr mrs ms the a an his her their this that home work school church hospital clinic er ed icu or
     monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
@@ -162,4 +168,4 @@ class CityRecognizer(EntityRecognizer):
 
 
 def address_recognizer() -> RegexRecognizer:
-    return RegexRecognizer("DeidAddressRecognizer", [STREET, UNIT_FIRST, NUMBER_AFTER, RURAL, POSTCODE, PO_BOX, COUNTY, ZIP_CONTEXT])
+    return RegexRecognizer("DeidAddressRecognizer", [STREET, UNIT_FIRST, NUMBER_AFTER, RURAL, POSTCODE, PO_BOX, COUNTY, ZIP_CONTEXT, TOWN_ZIP])

@@ -27,6 +27,13 @@ _PHONE_WORDS = r"(?i:\b(?:phone|tel|telephone|call|called|cell|mobile|fax|number
 PHONE7 = rule(r"(?<![\w+./-])[2-9]\d\d[-. ]\d{4}" + _EXT + r"(?![\w-]|\.\d)", C.PHONE, 0.7, before=_PHONE_WORDS)
 PHONE7_BARE = rule(r"(?<![\w+./,-])[2-9]\d\d-\d{4}" + _EXT + r"(?![\w-]|\.\d)", C.PHONE, 0.6,
                    accept=lambda m: not _UNITS.match(m.string, m.end()))
+# Local and foreign formats after a phone word: "reached at (02659) 8468225", "text to 57 097 780", "0827 181 6912"
+PHONE_AFTER_WORD = rule(r"(?<![\w+./-])(?:\(\d{2,5}\)\s?|\d{2,5}[\s.-])\d{2,8}(?:[\s.-]\d{2,5}){0,3}" + _EXT + r"(?![\w-]|\.\d)",
+                        C.PHONE, 0.7, before=_PHONE_WORDS + r"|(?i:\b(?:text(?:\s+messages?)?|texts?|sms|whatsapp|home|work|mobile)\s*(?:to|at|on|is|:)\s*)",
+                        accept=lambda m: 8 <= sum(c.isdigit() for c in m.group()) <= 13 and not _UNITS.match(m.string, m.end()))
+# Any phone-shaped digit groups labelled by what follows: "... and 0827 181 6912 (work)", "736 004 883 (cell)"
+PHONE_BEFORE_LABEL = rule(r"(?<![\w+./-])\+?(?:\(\d{1,5}\)\s?)?\d{1,8}(?:[\s.-]\d{1,8}){0,4}(?=\s*\((?i:home|work|cell|mobile|office|fax|landline|pager)\))",
+                          C.PHONE, 0.7, accept=lambda m: 7 <= sum(c.isdigit() for c in m.group()) <= 13)
 SSN = rule(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])", C.ID, 0.9)
 
 _ID_WORDS = (
@@ -58,6 +65,11 @@ ALNUM_ID = rule(
     C.ID, 0.6, accept=lambda m: not _YEAR_RANGE.fullmatch(m.group()),
 )
 _YEAR_RANGE = re.compile(r"(?:19|20)\d\d-(?:19|20)?\d\d")
+# Three or more hyphenated groups of digits or upper-case letters and digits with six digits in all (K466-6022-34,
+# 274-701-219, 0A6W-Y82-UE19): the shapes of plan, card and device numbers; dates and phones are their own rules
+# and win on the same span by category order, ratios/levels such as "T4-T5-T6" have too few digits.
+GROUPED_ID = rule(r"(?<![\w.-])[A-Z0-9]{1,6}(?:-[A-Z0-9]{2,6}){2,4}(?![\w-]|\.\w)", C.ID, 0.6,
+                  accept=lambda m: sum(c.isdigit() for c in m.group()) >= 6)
 DIGIT_GROUPS = rule(r"(?<![\w.-])\d{4} \d{4} \d{4}(?: \d{4})?(?![\w-]|\.\d)", C.ID, 0.6)  # card-like numbers
 VIN = rule(r"(?<![\w-])(?=[A-HJ-NPR-Z0-9]{17}(?![\w-]))(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-HJ-NPR-Z0-9]{17}", C.ID)
 
@@ -67,7 +79,9 @@ _OLD_WORDS = (rf"(?:ninety(?:[- ]{_UNITS_WORDS})?|(?:one|a)\s+hundred(?:\s+(?:an
 _OLD_ANY = rf"(?:{_OLD}|(?i:{_OLD_WORDS}))"
 _YEARS_AFTER = r"(?=\s*-?\s*(?i:years?|yrs?|y\.?\s?o\.?|y/o|yo|year-old|yr-old)\b)"
 _AGE_BEFORE = (r"(?i:\b(?:age[d:]?|ages|at\s+age|(?:who|she|he|patient|pt)\s+(?:is|was)(?:\s+now)?|turned|turns|"
-               r"turning|is\s+now|age\s+of)\s*(?:of\s*)?)")
+               r"turning|is\s+now|age\s+of)\s*(?:of\s*)?"
+               # "Patient Eudora Pettigrew is 102", "Mrs. Okafor was 95": a titled or announced name, not a lab ("Chloride is 102")
+               r"|\b(?i:patient|pt|mr|mrs|ms|miss)\.?\s+(?:[A-Z][\w'’-]+\s+){1,3}(?:is|was)\s+)")
 AGES = (
     rule(rf"(?<![\w.])(?P<phi>{_OLD_ANY}){_YEARS_AFTER}", C.AGE),
     rule(rf"(?<![\w.-]){_OLD_ANY}(?![\w-]|\.\d|/|\s*(?:%|mg|kg|lbs?|bpm|beats|mm|cm|percent|minutes|min\b|mmHg))", C.AGE, before=_AGE_BEFORE),
@@ -75,10 +89,10 @@ AGES = (
     rule(r"(?<![\w.])(?i:ninet(?:ies))\b", C.AGE, before=r"(?i:\bin\s+(?:his|her|their|the)\s+(?:late\s+|early\s+|mid-?\s*)?)"),
     rule(rf"(?<![\w.])(?P<phi>{_OLD})(?=\s?(?:yo|y|M|F)\b)", C.AGE),
     # "Faith Morningstar, ninety-one, from ...", "Smith (97) admitted": an age in apposition to a name
-    rule(rf"(?<![\w.-])(?P<phi>{_OLD_ANY})(?=\s*[,)]\s*[a-z]|\s*\)\s)", C.AGE, 0.7, before=r"[A-Za-z]\s*(?:,\s*|\()"),
+    rule(rf"(?<![\w.-])(?P<phi>{_OLD_ANY})(?=\s*[,)]\s*[a-z]|\s*\)\s)", C.AGE, 0.7, before=r"[^\W\d_]\s*(?:,\s*|\()"),
 )
 
 
 def number_recognizer() -> RegexRecognizer:
-    return RegexRecognizer("DeidNumberRecognizer", [PHONE, INTL_PHONE, PHONE7, PHONE7_BARE, SSN, CONTEXT_ID, LONG_NUMBER,
-                                                    LETTERS_DIGITS, MBI, ALNUM_ID, DIGIT_GROUPS, VIN, *AGES])
+    return RegexRecognizer("DeidNumberRecognizer", [PHONE, INTL_PHONE, PHONE7, PHONE7_BARE, PHONE_AFTER_WORD, PHONE_BEFORE_LABEL, SSN, CONTEXT_ID,
+                                                    LONG_NUMBER, LETTERS_DIGITS, MBI, ALNUM_ID, GROUPED_ID, DIGIT_GROUPS, VIN, *AGES])
