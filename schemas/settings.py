@@ -46,6 +46,9 @@ class KafkaSettings(BaseSettings):
     batch_max_wait_ms: int = Field(500, ge=1, le=60_000)
     max_in_flight_notes: int = Field(256, ge=1)
     session_timeout_ms: int = Field(10_000, ge=1_000)
+    # How long a write may wait for the broker's acknowledgement (retries included) before it counts as failed
+    # (transient: the batch is retried; the MLLP bridge answers AE). At least the 30 s request timeout + linger.
+    delivery_timeout_ms: int = Field(120_000, ge=31_000)
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None

@@ -74,7 +74,7 @@ def producer_kwargs(kafka: KafkaSettings, suffix: str = "producer") -> dict:
         "linger_ms": 5,
         "compression_type": "gzip",
         "request_timeout_ms": 30_000,
-        "delivery_timeout_ms": 120_000,
+        "delivery_timeout_ms": kafka.delivery_timeout_ms,
         "max_block_ms": 30_000,
     }
 

@@ -191,7 +191,8 @@ def test_broker_down_answers_ae_not_aa(redis_url, unique_topic, tmp_path, handbu
     bridge = None
     try:
         create_topic(kafka.bootstrap, unique_topic("in"), 1)
-        env = engine_env(kafka.bootstrap, redis_url, unique_topic, handbuilt_model_repo)
+        # the unacknowledged write fails after the delivery timeout (default 120 s): its minimum keeps the test short
+        env = engine_env(kafka.bootstrap, redis_url, unique_topic, handbuilt_model_repo, kafka_delivery_timeout_ms="31000")
         port = free_port()
         bridge = EngineProcess(tmp_path, env, ["--port", str(port)], name="ae", command="mllp")
         _wait_listening(port, bridge)
