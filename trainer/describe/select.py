@@ -64,15 +64,19 @@ def label_candidates(label_codes: Sequence[str], codes: Sequence[str]) -> np.nda
     return np.asarray([index[c] for c in label_codes], dtype=np.int64)
 
 
+def _targets(shape: tuple[int, int], gold: Sequence[Sequence[str]], codes: Sequence[str]) -> tuple[np.ndarray, int]:
+    """([notes, candidates] gold flags, number of gold codes, candidates or not: the others are misses)."""
+    index = {c: j for j, c in enumerate(codes)}
+    targets = np.zeros(shape, dtype=bool)
+    for i, note_gold in enumerate(gold):
+        targets[i, [index[c] for c in set(note_gold) if c in index]] = True
+    return targets, sum(len(set(g)) for g in gold)
+
+
 def f1_threshold(scores: np.ndarray, gold: Sequence[Sequence[str]], codes: Sequence[str]) -> tuple[float, float]:
     """(threshold, micro-F1) maximising micro-F1 of ``scores >= threshold`` against ALL gold codes (a gold code
     that is no candidate is a false negative at every threshold)."""
-    index = {c: j for j, c in enumerate(codes)}
-    targets = np.zeros(scores.shape, dtype=bool)
-    positives = 0
-    for i, note_gold in enumerate(gold):
-        positives += len(set(note_gold))
-        targets[i, [index[c] for c in set(note_gold) if c in index]] = True
+    targets, positives = _targets(scores.shape, gold, codes)
     flat, hits = scores.ravel(), targets.ravel()
     keep = flat > 0  # a zero score is never suggested
     flat, hits = flat[keep], hits[keep]
@@ -92,11 +96,7 @@ def outside_threshold(scores: np.ndarray, gold: Sequence[Sequence[str]], codes: 
     """(threshold for the codes outside the label space, micro-F1 over ALL gold codes) with the label space's codes
     suggested at ``threshold``: the cut of the outside codes' scores that maximises micro-F1 of the whole suggestion
     set. 1.0 when no cut helps (outside codes are then suggested only at the maximum score)."""
-    index = {c: j for j, c in enumerate(codes)}
-    targets = np.zeros(scores.shape, dtype=bool)
-    for i, note_gold in enumerate(gold):
-        targets[i, [index[c] for c in set(note_gold) if c in index]] = True
-    positives = sum(len(set(g)) for g in gold)
+    targets, positives = _targets(scores.shape, gold, codes)
     inside = np.zeros(scores.shape[1], dtype=bool)
     inside[label_columns] = True
     predicted_in = scores[:, inside] >= threshold

@@ -52,7 +52,9 @@ class InferenceBackend(abc.ABC):
     def outputs(self, input_ids: np.ndarray, attention_mask: np.ndarray, names: Sequence[str]) -> list[np.ndarray]:
         """The named outputs of the served graph, as returned (used for graphs other than the classifier's,
         e.g. the description scorer)."""
-        raise NotImplementedError(f"{type(self).__name__} serves the classifier only")
+        # Only the engine's own backends (onnxruntime, Triton) serve a second graph; a version with a description
+        # scorer is always given one of them (describe.make_scorer_backend).
+        raise TypeError(f"{type(self).__name__} cannot serve the description scorer's graph (outputs {list(names)})")
 
     def outputs_many(self, batches: Sequence[tuple[np.ndarray, np.ndarray]], names: Sequence[str]) -> list[list[np.ndarray]]:
         return [self.outputs(ids, mask, names) for ids, mask in batches]
