@@ -12,7 +12,7 @@ FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
 DATA_DIR ?= $(abspath ../shared/data)
 export ICDCODER_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: setup servers tools demo workbench-demo test bench bench-quick gpu-check gpu-wheels clean help
+.PHONY: setup servers redis browser tools demo workbench-demo test bench bench-quick gpu-check gpu-wheels clean help
 help:
 	@echo "make setup  - create .venv and install everything (idempotent)"
 	@echo "make demo   - the whole loop end to end on the embedded default"
@@ -24,11 +24,13 @@ help:
 setup: $(STAMP)
 
 # The tests and the demo start a private redis-server (Kafka and Triton come from pip wheels); the workbench's
-# browser tests drive Debian's chromium with chromium-driver (Selenium).
-servers:
+# browser tests drive Debian's chromium with chromium-driver (Selenium): the tests need both, the demo only redis.
+servers: redis browser
+redis:
 	@command -v redis-server >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 		apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } || \
 		{ echo "redis-server not found: install it (Debian/Ubuntu: apt-get install redis-server)" >&2; exit 1; }
+browser:
 	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 		apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 		{ echo "chromium/chromedriver not found: install them (Debian: apt-get install chromium chromium-driver)" >&2; exit 1; }
@@ -49,10 +51,10 @@ $(S3RVER): bench/devservers/s3rver/package.json bench/devservers/s3rver/package-
 	@if command -v npm >/dev/null; then npm ci --prefix bench/devservers/s3rver --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the durable-broker tests and chaos faults are skipped (install nodejs and npm)" >&2; fi
 
-demo: setup servers
+demo: setup redis
 	$(PY) -m bench demo
 
-workbench-demo: setup servers
+workbench-demo: setup redis
 	$(PY) -m bench demo --workbench
 
 test: setup servers tools

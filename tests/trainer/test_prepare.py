@@ -143,6 +143,18 @@ def test_prepare_with_deidentification(tmp_path):
         assert r.codes == original.record.codes or set(original.record.codes) <= set(r.codes)
 
 
+
+def test_parallel_deidentification_gives_the_serial_result():
+    """Worker processes (one per planned thread) change the speed, never the text."""
+    from trainer.data.deid import deidentify_texts
+    from trainer.data.synthetic import generate_notes
+
+    notes = [n.record for n in generate_notes(16, seed=5)]
+    texts, keys = [r.text for r in notes], [r.patient_id for r in notes]
+    parallel = deidentify_texts(texts, keys, progress=False, workers=2)
+    assert parallel == deidentify_texts(texts, keys, progress=False, workers=1)
+    assert all(t is not None and "[NAME]" in t for t in parallel)
+
 def test_codes_cli(capsys):
     assert main("python -m trainer", "", COMMANDS, ["codes", "e119", "t81.4xx", "Z99.99", "QQQ"]) == 0
     out = capsys.readouterr().out

@@ -229,3 +229,20 @@ def test_loop_epochs_accumulation_and_early_stop(tmp_path: Path) -> None:
     _, epochs_done, result = run(tmp_path / "stopped", 3)
     assert result.state.step == 3 and epochs_done == []
     assert (tmp_path / "stopped" / "checkpoints" / "step-3").is_dir()
+
+
+def test_auto_precision_takes_bf16_on_a_cpu_only_where_the_probe_measures_it_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainer.training import precision
+
+    cpu = torch.device("cpu")
+    with torch.no_grad():  # callers may be inside no_grad (the description scorer's embeddings)
+        assert precision.cpu_bf16_speedup() > 0
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(precision, "cpu_bf16_speedup", lambda: 0.7)  # a Xeon with AVX512-BF16 and no AMX
+    assert precision.resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(precision, "cpu_bf16_speedup", lambda: 3.0)  # an EPYC with AVX512-BF16
+    assert precision.resolve_precision("auto", cpu) == "bf16"
+    assert precision.resolve_precision("fp32", cpu) == "fp32"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert precision.resolve_precision("auto", cpu) == "fp32"  # emulated bf16 is never chosen

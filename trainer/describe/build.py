@@ -33,21 +33,26 @@ BATCH = 64
 @torch.no_grad()
 def embed_segments(encoder: SentenceEncoder, segments: Sequence[Segment], pad_id: int, desc: str = "embedding", progress: bool = True) -> np.ndarray:
     """Unit sentence embeddings [len(segments), H], computed in length-sorted batches. The vectors that become
-    constants of the scorer (terms, examples, neighbours) are computed in bf16 where the CPU has it natively
-    (2.5x faster, cosines within ~1e-2); sentences of the notes being scored go through the fp32 graph."""
-    from trainer.training.precision import native_bf16
+    constants of the scorer (terms, examples, neighbours) are computed in bf16 where it pays
+    (``bf16_pays``: 2.5x faster on some CPUs, cosines within ~1e-2); sentences of the notes being scored go through the fp32 graph."""
+    from trainer.training.precision import bf16_pays
 
-    # Identical inputs (boilerplate, templated sentences: "No known drug allergies.") are embedded once.
-    first_of: dict[tuple[int, ...], int] = {}
-    source = np.fromiter((first_of.setdefault(tuple(s.input_ids), i) for i, s in enumerate(segments)), dtype=np.int64, count=len(segments))
-    unique = sorted(first_of.values(), key=lambda i: len(segments[i]))
+    unique, source = unique_segments(segments)
     out = np.zeros((len(segments), encoder.encoder.config.hidden_size), dtype=np.float32)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=native_bf16(torch.device("cpu"))):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_pays(torch.device("cpu"))):
         for start in tqdm(range(0, len(unique), BATCH), desc=desc, unit="batch", disable=not progress):
             rows = unique[start : start + BATCH]
             ids, mask = pad_batch([segments[i] for i in rows], pad_id, multiple=8)
             out[rows] = nn_normalize(encoder(torch.from_numpy(ids), torch.from_numpy(mask)).float()).numpy()
     return out[source]
+
+
+def unique_segments(segments: Sequence[Segment]) -> tuple[list[int], np.ndarray]:
+    """Identical inputs (boilerplate, templated sentences: "No known drug allergies.") are computed once:
+    (indices of the first of each distinct input, shortest first; for every segment, the index of its first)."""
+    first_of: dict[tuple[int, ...], int] = {}
+    source = np.fromiter((first_of.setdefault(tuple(s.input_ids), i) for i, s in enumerate(segments)), dtype=np.int64, count=len(segments))
+    return sorted(first_of.values(), key=lambda i: len(segments[i])), source
 
 
 def nn_normalize(x: torch.Tensor) -> torch.Tensor:
@@ -144,8 +149,13 @@ class ScoredNotes:
 def score_with(scorer: DescriptionScorer, texts: Sequence[str], tokenizer: Tokenizer, progress: bool = True) -> ScoredNotes:
     """Run the scorer (PyTorch, the same graph ``trainer export`` writes) over every sentence of the notes."""
     sentences = note_sentences(texts, tokenizer, MAX_SENTENCE_TOKENS)
+    if not sentences:
+        empty = NoteDescriptions(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64))
+        return ScoredNotes([empty] * len(texts), [empty] * len(texts), [None] * len(texts), [])
     pad_id = tokenizer.token_to_id(PAD)
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].segment))
+    # a sentence's outputs depend on its tokens only: each distinct sentence is scored once (templated notes
+    # repeat most of theirs), then every sentence takes its first copy's row
+    order, source = unique_segments([s.segment for s in sentences])
     outputs: list[np.ndarray | None] = [None] * 5
     for start in tqdm(range(0, len(order), BATCH), desc="description scorer", unit="batch", disable=not progress):
         rows = order[start : start + BATCH]
@@ -155,10 +165,7 @@ def score_with(scorer: DescriptionScorer, texts: Sequence[str], tokenizer: Token
             if outputs[k] is None:
                 outputs[k] = np.empty((len(sentences), *array.shape[1:]), dtype=array.dtype)
             outputs[k][rows] = array
-    if not sentences:
-        empty = NoteDescriptions(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64))
-        return ScoredNotes([empty] * len(texts), [empty] * len(texts), [None] * len(texts), [])
-    codes, sims, ex_codes, ex_sims, emb = outputs
+    codes, sims, ex_codes, ex_sims, emb = (array[source] for array in outputs)
     owner = np.fromiter((s.note_index for s in sentences), dtype=np.int64, count=len(sentences))
     return ScoredNotes(per_note(sentences, codes, sims, len(texts)), per_note(sentences, ex_codes, ex_sims, len(texts)),
                        [note_embedding(emb[owner == i]) for i in range(len(texts))], sentences)
