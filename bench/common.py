@@ -34,7 +34,7 @@ class BenchSizes:
     pretrain_phases: tuple[tuple[int, int], ...] = ((128, 1500), (512, 100))  # ~6.5M tokens: ~40 min at 2 threads without native bf16
     pretrain_tokens_per_step: int = 4096  # batch = this // max length (32 x 128, 8 x 512)
     pretrain_lr: float = 1e-3
-    precision: str = "auto"  # bf16 where the CPU/GPU has it natively, else fp32 (trainer.training.precision)
+    precision: str = "auto"  # bf16 where it is faster (GPU; a CPU where a probe measures it), else fp32 (trainer.training.precision)
     # the paper's "Finetuned BERT": MiniLM + continued MLM on the same text
     minilm_mlm_steps: int = 300
     minilm_mlm_length: int = 256

@@ -36,7 +36,7 @@ def training_steps(out: Path, codiesp: Path | None = None) -> dict[str, Step]:
         Step("prepare", data / "labels.json", ("prepare", *source, "--out", str(data), "--min-train-positives", min_positives)),
         Step("vocab", out / "vocab" / "tokenizer.json",
              ("vocab", "--out", str(out / "vocab"), "--sources", "--notes", train_notes, "--vocab-size", "4000", "--no-deid")),
-        # the improved recipe (docs/pretraining.md): no dropout, bf16 where native
+        # the improved recipe (docs/pretraining.md): no dropout, bf16 where it is faster than fp32
         Step("pretrain", out / "pretrain" / "model" / "config.json",
              ("pretrain", "--init", "tiny", "--set", "hidden_dropout_prob=0", "--set", "attention_probs_dropout_prob=0", "--tokenizer", str(out / "vocab"),
               "--sources", "--notes", train_notes, "--no-deid", "--max-length", "128", "--max-steps", "400", "--batch-size", "32", "--lr", "1e-3",

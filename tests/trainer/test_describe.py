@@ -148,3 +148,32 @@ def test_codes_outside_the_label_space_get_their_own_threshold():
     limits = Fusion(threshold=0.5, outside_threshold=0.175).thresholds(3, np.array([0]))
     assert limits.tolist() == pytest.approx([0.5, 0.175, 0.175])
     assert Fusion(threshold=0.4).thresholds(3, np.array([0])).tolist() == pytest.approx([0.4] * 3)
+
+
+def test_repeated_sentences_are_scored_once_with_the_same_outputs(small_scorer):
+    from trainer.describe.build import score_with
+
+    _, scorer, tokenizer = small_scorer
+    sentence = "Ultrasound showed a simple cyst of the left kidney."
+    alone = score_with(scorer, [sentence], tokenizer, progress=False)
+    repeated = score_with(scorer, [f"{sentence} Acute appendicitis was confirmed. {sentence}", sentence], tokenizer, progress=False)
+    assert repeated.descriptions[1].codes.tolist() == alone.descriptions[0].codes.tolist()
+    assert repeated.descriptions[1].similarity == pytest.approx(alone.descriptions[0].similarity, abs=1e-5)
+    assert repeated.embeddings[1] == pytest.approx(alone.embeddings[0], abs=1e-5)
+
+
+def test_export_parity_allows_ties_cut_by_the_top_k(small_scorer, tmp_path):
+    """The same example sentence serving two codes gives equal similarities; where such a tie straddles the
+    top-k cut, onnxruntime and PyTorch may keep either code, and the parity check must not call that a defect."""
+    from trainer.describe.build import build_scorer
+    from trainer.describe.fuse import DescriptionModel
+    from trainer.export.descriptions import check_scorer_parity, export_scorer_onnx
+
+    catalogue, scorer, tokenizer = small_scorer
+    terms = scorer.terms.numpy()
+    examples = np.repeat(terms, 2, axis=0)  # every example twice, for two different codes
+    codes = np.arange(len(examples)) % len(catalogue.codes)
+    tied = build_scorer(scorer.encoder, terms, catalogue, examples, codes, top_k=3)  # the 3rd best ties with the 4th, cut off
+    model = DescriptionModel(catalogue, tied, None, tokenizer, None)
+    export_scorer_onnx(model, tmp_path / "scorer.onnx")
+    assert check_scorer_parity(model, tmp_path / "scorer.onnx") < 1e-4
