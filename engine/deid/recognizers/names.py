@@ -31,6 +31,10 @@ BY_VERBS = frozenset(
     called covered followed forwarded sent relayed reported brought given provided obtained ordered entered
     documented completed witnessed translated accompanied driven raised""".split()
 )
+# "... with Ekin Erkekli", "... from Dawid Visser": the next capitalised words are a name after these prepositions
+# only right after one of these words (the name must not be an ordinary word: "performed with Versed" stays).
+WITH_FROM_VERBS = {"with": frozenset("seen spoke spoken talked discussed met consulted jointly".split()),
+                   "from": frozenset("obtained collateral received message call".split())}
 # Lower-case particles inside names ("van der Berg", "de la Cruz") when a capitalised word follows.
 PARTICLES = frozenset("van von der den de del della la le du da di dos das bin ibn al el ter ten".split())
 CREDENTIALS = frozenset("md m.d do d.o rn np pa pa-c phd dds dmd facp facs crna lpn cnm dpm od pharmd msw lcsw".split())
@@ -67,14 +71,19 @@ _LOWER_AFTER_CUE = re.compile(
     r"(?<![\w.])(?:wife|husband|daughter|son|mother|father|sister|brother|spouse|partner|friend|niece|nephew|pt|patient|"
     r"grandson|granddaughter|caregiver|guardian|neighbor|neighbour|aunt|uncle|cousin)\s*,?\s+(?P<n>[a-z][a-z'’-]{1,30})(?![\w-])"
 )
-_LOWER_PAIR = re.compile(r"(?<![\w'’-])(?=(?P<a>[a-z]{2,20})\s(?P<b>[a-z][a-z'’-]{1,30})(?![\w-]))")  # overlapping pairs
+# overlapping lower-case word pairs, particles allowed between ("bill de marco"); letters of any script ("rubin török")
+_LOWER_PAIR = re.compile(
+    r"(?<![\w'’-])(?=(?P<a>[^\W\d_]{2,20})\s(?:(?:van|von|der|den|de|del|della|la|le|du|da|di|dos|das|ter|ten)\s){0,2}"
+    r"(?P<b>[^\W\d_][^\W\d_'’-]{1,30})(?![\w-]))"
+)
 _UPPER_LAST_FIRST = re.compile(r"(?<![\w'’-])[A-Z][A-Z'’-]+,\s?[A-Z][A-Z'’-]+(?:\s[A-Z][A-Z'’-]+){0,4}(?![\w'’-])")
 _NICKNAME = re.compile(
     r"(?i:\b(?:prefers\s+to\s+be\s+called|goes\s+by|nicknamed|also\s+known\s+as|a\.k\.a\.?|aka|named))\s+[\"'“]?"
     r"(?P<n>[A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+)?)"
 )
 _PROCEDURE_SUFFIXES = ("ectomy", "plasty", "otomy", "ostomy", "pexy", "rrhaphy", "scopy", "graphy", "itis", "osis", "oma")
-_KEEP_LOWER = PARTICLES | TITLES | RELATIONS | STRONG | BY_VERBS | CREDENTIALS | EPONYM_HEADS | {"by", "is", "named"}
+_KEEP_LOWER = (PARTICLES | TITLES | RELATIONS | STRONG | BY_VERBS | CREDENTIALS | EPONYM_HEADS | {"by", "is", "named"}
+               | set(WITH_FROM_VERBS) | set().union(*WITH_FROM_VERBS.values()))
 
 
 class _Tok:
@@ -149,6 +158,11 @@ class NameRecognizer(EntityRecognizer):
         """Token j is followed by another capitalised word in the same phrase ("Internal Medicine")."""
         return j + 1 < len(toks) and text[toks[j].end : toks[j + 1].start] == " " and toks[j + 1].word[:1].isupper()
 
+    def _ordinary(self, t: _Tok) -> bool:
+        """An ordinary English or clinical word that no name list holds ("Versed", "Lidocaine")."""
+        k = t.key.removesuffix("'s")
+        return k in self.lex.common_words and k not in self.lex.first_names and k not in self.lex.last_names
+
     def _in_lexicon(self, t: _Tok) -> bool:
         """In a name list, even if also an ordinary word ("Brown"): enough after "her daughter,"."""
         k = t.key.removesuffix("'s")
@@ -209,6 +223,12 @@ class NameRecognizer(EntityRecognizer):
                 if j > i + 1:
                     spans.append((toks[i + 1].start, toks[j - 1].end))
                     end = j
+            elif (k in WITH_FROM_VERBS and i > 0 and toks[i - 1].key in WITH_FROM_VERBS[k] and i + 1 < n
+                  and nxt_gap == " " and not self._ordinary(toks[i + 1])):
+                j = self._run(text, toks, i + 1, False, "known")
+                if j > i + 1:
+                    spans.append((toks[i + 1].start, toks[j - 1].end))
+                    end = j
             elif k in STRONG or k in RELATIONS or (k == "by" and i > 0 and toks[i - 1].key in BY_VERBS):
                 sep = nxt_gap.strip()
                 if "\n" not in nxt_gap and sep in ("", ":", ",", "-", "#"):
@@ -245,6 +265,26 @@ class NameRecognizer(EntityRecognizer):
             return False
         return k in lex.first_names if first else True
 
+    def _unknown(self, k: str) -> bool:
+        """No word of English or clinical English ("francischetto", "erkekli"): in a pair, most likely a name."""
+        return len(k) >= 3 and k not in self.lex.common_words
+
+    def _lower_name_pair(self, ka: str, kb: str, linked: bool = False) -> bool:
+        """Two lower-case words that read as a given name and a surname ("pt john smith", "gary francischetto",
+        "ekin erkekli", "trasila bell", "bill de marco"): each is a lexicon name or an unknown word, and the pair
+        is a plain first + last name of the lexicons, holds an unknown word, or has a particle between a given
+        name and a name. Ordinary and clinical words never ("bell palsy": "palsy" is clinical)."""
+        lex = self.lex
+        for k in (ka, kb):
+            if k in STOP or k in lex.clinical or k in _KEEP_LOWER:
+                return False
+            if k in lex.clinical_words and k not in lex.first_names and k not in lex.last_names:
+                return False
+        a_ok = ka in lex.first_names or self._unknown(ka)
+        b_ok = kb in lex.last_names or kb in lex.first_names or self._unknown(kb)
+        lexicon_pair = ka in lex.first_names and ka not in lex.ambiguous and kb in lex.last_names
+        return a_ok and b_ok and (lexicon_pair or self._unknown(ka) or self._unknown(kb) or linked and ka in lex.first_names)
+
     def _cased_forms(self, text: str) -> list[tuple[int, int]]:
         """Names the capitalised-token pass cannot see: lower case ("dr okonkwo", "pt john smith", "wife
         maria"), "LAST, FIRST" in capitals ("SANTOS, MARIA DE LOURDES"), and nicknames ("goes by Bobby")."""
@@ -257,9 +297,8 @@ class NameRecognizer(EntityRecognizer):
             if self._plain_name_word(m.group("n"), first=True):
                 out.append(m.span("n"))
         for m in _LOWER_PAIR.finditer(text):
-            a, b = m.group("a"), m.group("b")
-            kb = key(b)
-            if self._plain_name_word(a, first=True) and kb in lex.last_names and kb not in STOP and kb not in lex.clinical:
+            linked = m.end("a") + 1 < m.start("b")  # a particle between: "bill de marco"
+            if m.group("a").islower() and m.group("b").islower() and self._lower_name_pair(key(m.group("a")), key(m.group("b")), linked):
                 out.append((m.start("a"), m.end("b")))
         for m in _UPPER_LAST_FIRST.finditer(text):
             words = re.findall(r"[A-Z][A-Z'’-]+", m.group())
