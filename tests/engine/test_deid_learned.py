@@ -67,7 +67,8 @@ def both() -> Deidentifier:
          ["Garmin", "DTE", "Happy Bear"], ["Lives alone", "warehouse associate"]),
         ("Postal address Johan de Walestraat 158, 1566 AJ Bussum. Or 120 Gjelstensåsen, DK-0623 Viby Sjælland. Room 4, bed 2.",
          ["Walestraat", "Bussum", "Gjelstensåsen", "Viby"], ["Postal address", "Room 4, bed 2"]),
-        ("DOB 05161951, admitted 03/14/2024; spent the winter near Giugliano in Campania.", ["0516", "Giugliano", "Campania"], ["DOB"]),
+        ("DOB 05161951, admitted 03/14/2024; spent the winter near Giugliano in Campania. Insurance card shows 118439.",
+         ["0516", "Giugliano", "Campania", "118439"], ["DOB", "card shows"]),
     ],
 )
 def test_safe_harbor_formats_by_the_rules_alone(rules, text, phi, kept):
