@@ -71,11 +71,7 @@ _LOWER_AFTER_CUE = re.compile(
     r"(?<![\w.])(?:wife|husband|daughter|son|mother|father|sister|brother|spouse|partner|friend|niece|nephew|pt|patient|"
     r"grandson|granddaughter|caregiver|guardian|neighbor|neighbour|aunt|uncle|cousin)\s*,?\s+(?P<n>[a-z][a-z'’-]{1,30})(?![\w-])"
 )
-# overlapping lower-case word pairs, particles allowed between ("bill de marco"); letters of any script ("rubin török")
-_LOWER_PAIR = re.compile(
-    r"(?<![\w'’-])(?=(?P<a>[^\W\d_]{2,20})\s(?:(?:van|von|der|den|de|del|della|la|le|du|da|di|dos|das|ter|ten)\s){0,2}"
-    r"(?P<b>[^\W\d_][^\W\d_'’-]{1,30})(?![\w-]))"
-)
+_LOWER_PARTICLES = frozenset("van von der den de del della la le du da di dos das ter ten".split())
 _UPPER_LAST_FIRST = re.compile(r"(?<![\w'’-])[A-Z][A-Z'’-]+,\s?[A-Z][A-Z'’-]+(?:\s[A-Z][A-Z'’-]+){0,4}(?![\w'’-])")
 _NICKNAME = re.compile(
     r"(?i:\b(?:prefers\s+to\s+be\s+called|goes\s+by|nicknamed|also\s+known\s+as|a\.k\.a\.?|aka|named))\s+[\"'“]?"
@@ -265,6 +261,26 @@ class NameRecognizer(EntityRecognizer):
             return False
         return k in lex.first_names if first else True
 
+    def _lower_pairs(self, text: str) -> list[tuple[int, int]]:
+        """Lower-case words one space apart, up to two particles between them ("bill de marco"), letters of any
+        script ("rubin török"); a walk over the words costs less than an overlapping pattern tried everywhere."""
+        words = [m for m in _WORD.finditer(text) if m.group().islower()]
+        out = []
+        for i, a in enumerate(words[:-1]):
+            if not a.group().isalpha() or (a.start() and text[a.start() - 1] in "'’-"):
+                continue
+            j, prev = i + 1, a
+            while j < len(words) and text[prev.end() : words[j].start()] == " " and j - i <= 3 and words[j].group() in _LOWER_PARTICLES:
+                prev, j = words[j], j + 1
+            if j >= len(words) or j - i > 3 or text[prev.end() : words[j].start()] != " ":
+                continue
+            b = words[j]
+            if b.end() < len(text) and text[b.end()].isalnum():
+                continue
+            if self._lower_name_pair(key(a.group()), key(b.group()), j > i + 1):
+                out.append((a.start(), b.end()))
+        return out
+
     def _unknown(self, k: str) -> bool:
         """No word of English or clinical English ("francischetto", "erkekli"): in a pair, most likely a name."""
         return len(k) >= 3 and k not in self.lex.common_words
@@ -275,6 +291,8 @@ class NameRecognizer(EntityRecognizer):
         is a plain first + last name of the lexicons, holds an unknown word, or has a particle between a given
         name and a name. Ordinary and clinical words never ("bell palsy": "palsy" is clinical)."""
         lex = self.lex
+        if ka not in lex.first_names and not self._unknown(ka):
+            return False  # the common case, first: an ordinary word
         for k in (ka, kb):
             if k in STOP or k in lex.clinical or k in _KEEP_LOWER:
                 return False
@@ -296,10 +314,7 @@ class NameRecognizer(EntityRecognizer):
         for m in _LOWER_AFTER_CUE.finditer(text):
             if self._plain_name_word(m.group("n"), first=True):
                 out.append(m.span("n"))
-        for m in _LOWER_PAIR.finditer(text):
-            linked = m.end("a") + 1 < m.start("b")  # a particle between: "bill de marco"
-            if m.group("a").islower() and m.group("b").islower() and self._lower_name_pair(key(m.group("a")), key(m.group("b")), linked):
-                out.append((m.start("a"), m.end("b")))
+        out += self._lower_pairs(text)
         for m in _UPPER_LAST_FIRST.finditer(text):
             words = re.findall(r"[A-Z][A-Z'’-]+", m.group())
             keys = [key(w) for w in words]
