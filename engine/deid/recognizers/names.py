@@ -134,10 +134,15 @@ class NameRecognizer(EntityRecognizer):
     def _nameish(self, toks: list[_Tok], i: int, upper_ok: bool) -> bool:
         """Could be part of a name given supporting context."""
         w = toks[i].word
-        if w in PARTICLES:
-            if i + 1 >= len(toks) or toks[i + 1].start - toks[i].end != 1:
-                return False
-            return _is_cap(toks[i + 1].word) or toks[i + 1].word in PARTICLES and self._nameish(toks, i + 1, False)
+        if w in PARTICLES:  # a name only if at most three particles lead to a capitalised word ("van der Berg"): a
+            j = i           # bounded loop, so "de de de ..." 70,000 times costs neither the stack nor quadratic time
+            while toks[j].word in PARTICLES and j - i < 3:
+                if j + 1 >= len(toks) or toks[j + 1].start - toks[j].end != 1:
+                    return False
+                j += 1
+                if _is_cap(toks[j].word):
+                    return True
+            return False
         if len(w) == 1:
             return w.isupper() and (w != "I" or toks[i].dot)
         if toks[i].key in STOP or self._clinical(toks, i):
