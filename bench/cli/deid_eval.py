@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench.deid_eval.evaluation import EvalReport, eponym_survival, evaluate, goal_check
-from bench.deid_eval.independent import handwritten, mimesis_notes
+from bench.deid_eval.independent import HELD_OUT_SPLITS, handwritten, mimesis_notes
 from bench.deid_eval.planting import mtsamples_planted, synthetic_gold
 from bench.deid_eval.report import html_page, table
 from bench.families.deid import measure, notes_of_words
@@ -21,7 +21,8 @@ from engine.deid.types import DeidConfig
 from schemas.cli import UserError, default_data_dir
 from trainer.data.importers.mtsamples import mtsamples_texts
 
-INDEPENDENT = ("handwritten-test", "handwritten-dev", "mimesis")  # written without the recognisers' generators
+INDEPENDENT = ("handwritten-test", "handwritten-test2", "handwritten-dev", "mimesis")  # written without the recognisers' generators
+HELD_OUT = tuple(f"handwritten-{split}" for split in HELD_OUT_SPLITS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ner-model-dir", type=Path, default=None,
                         help="NER pipeline to measure (default: the one shipped in engine/deid/model), e.g. a fresh trainer deid-model output")
     parser.add_argument("--handwritten", action=argparse.BooleanOptionalAction, default=True,
-                        help="the hand-written notes (test: held out; dev: used while building)")
+                        help="the hand-written notes (test, test2: held out; dev: used while building)")
     parser.add_argument("--mimesis", type=int, default=300, metavar="N", help="notes from the mimesis generator (0: skip)")
     parser.add_argument("--synthetic", type=int, default=500, metavar="N", help="synthetic notes (0: skip)")
     parser.add_argument("--mtsamples", type=int, default=500, metavar="N", help="MTSamples notes with planted PHI (0: skip)")
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("deid-eval"), help="folder for deid_eval.json and deid_eval.html")
     parser.add_argument("--bench", type=int, default=0, metavar="N",
                         help="also time de-identification alone on N MTSamples notes cut/padded to 1,000 words (one thread)")
-    parser.add_argument("--html-examples", type=int, default=3, help="notes of each set shown in the HTML page")
+    parser.add_argument("--html-examples", type=int, default=3, help="notes of each set shown in the HTML page (none of the held-out sets)")
 
 
 def gold_sets(args: argparse.Namespace) -> list[tuple[str, list]]:
@@ -48,7 +49,7 @@ def gold_sets(args: argparse.Namespace) -> list[tuple[str, list]]:
         raise UserError("--synthetic, --mtsamples and --mimesis must be >= 0")
     sets = []
     if args.handwritten:
-        sets += [("handwritten-test", list(handwritten("test"))), ("handwritten-dev", list(handwritten("dev")))]
+        sets += [(f"handwritten-{split}", list(handwritten(split))) for split in ("test", "test2", "dev")]
     if args.mimesis:
         sets.append(("mimesis", mimesis_notes(args.mimesis, args.seed)))
     if args.synthetic:
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                 reports.append(evaluate(deid, notes, f"{name} [{model}]", progress=bar.update))
             seconds = time.perf_counter() - start
             timings[name] = {"notes_per_s": len(notes) / seconds, "words_per_s": sum(len(n.text.split()) for n in notes) / seconds}
-            if model == models[0]:
+            if model == models[0] and name not in HELD_OUT:  # held-out errors are never shown, only their figures
                 examples += [(f"{name} #{i}", n, deid.deidentify(n.text).detected) for i, n in enumerate(notes[: args.html_examples])]
         if args.bench:
             csv_path = args.data_dir / "mtsamples" / "mtsamples.csv"

@@ -48,6 +48,7 @@ class Lexicons:
     clinical: frozenset[str]  # never a name on its own (eponyms, devices, drugs)
     clinical_words: frozenset[str]  # ICD-10-CM description words that are not names
     clinical_if_head: frozenset[str]  # surnames that are eponyms when an EPONYM_HEADS noun follows
+    common_words: frozenset[str]  # ordinary words of English and clinical English (names too: "gary", "bell")
     eponyms: tuple[str, ...]  # the fixed survival list
 
 
@@ -65,5 +66,6 @@ def load_lexicons() -> Lexicons:
         clinical=frozenset(key(w) for w in allow if not w.endswith("~")),
         clinical_words=frozenset(_read("clinical_words.txt")),
         clinical_if_head=frozenset(key(w.rstrip("~")) for w in allow if w.endswith("~")),
+        common_words=frozenset(_read("common_words.txt")),
         eponyms=tuple(_read("eponyms.txt")),
     )

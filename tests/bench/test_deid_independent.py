@@ -14,7 +14,8 @@ from schemas.phi import PhiCategory
 
 # overall recall floors (rules + NER); see docs/deid.md for the figures
 FLOOR_HANDWRITTEN_TEST = 0.94  # measured 0.969 (shipped model)
-FLOOR_MIMESIS = 0.95  # measured 0.979 on these 60 notes (0.858 with the previous model)
+FLOOR_MIMESIS = 0.98  # measured 1.000 on these 60 notes (0.979 before the third round, 0.858 with the first model)
+FLOOR_HANDWRITTEN_TEST2 = 0.93  # measured 0.955 (second held-out set; 0.950 before the third round's rules)
 FLOOR_NAME_HANDWRITTEN_TEST = 0.90  # measured 0.957
 
 
@@ -35,10 +36,10 @@ def test_markup_parses_into_text_and_spans():
 
 
 def test_handwritten_sets_are_demanding_and_well_formed():
-    for split in ("dev", "test"):
+    for split, min_spans in (("dev", 110), ("test", 110), ("test2", 150)):
         notes = handwritten(split)
         labels = [lab for n in notes for lab in n.labels]
-        assert len(notes) >= 20 and len(labels) >= 110
+        assert len(notes) >= 20 and len(labels) >= min_spans
         assert {"NAME", "ADDRESS", "FACILITY", "DATE", "AGE", "PHONE", "ID"} <= set(labels) <= set(LABEL_CATEGORY)
         for n in notes:  # spans are exact: no surrounding spaces, titles outside
             for s in n.phi:
@@ -60,6 +61,15 @@ def test_recall_on_held_out_handwritten_notes(deid):
         assert report.recall(label) == 1.0, (label, [m for m in report.missed if m[1] == label])
     g = goal_check(report)
     assert isinstance(g["met"], bool) and 0 < g["overall_precision"] <= 1
+
+
+def test_recall_on_second_held_out_set(deid):
+    report = evaluate(deid, handwritten("test2"), "handwritten-test2")
+    overall = report.overall()
+    # figures only: the held-out notes' errors are never printed (they would guide the next change)
+    assert overall.caught / overall.gold >= FLOOR_HANDWRITTEN_TEST2, f"recall {overall.caught}/{overall.gold}"
+    for label in ("PHONE", "ID", "EMAIL", "URL", "IP"):
+        assert report.recall(label) == 1.0, f"{label} recall {report.recall(label):.3f}"
 
 
 def test_recall_on_mimesis_notes(deid):

@@ -102,6 +102,7 @@ def test_span_inside_a_placeholder_widens_to_the_phi(deid):
         "\x00\x01\x02\ufffd\ud800 binary \xff\xfe garbage",
         "A" * 200_000,
         "Patient: John Smith " * 5000,  # one extremely long line
+        "de " * 20_000,  # name particles: once a RecursionError (the note was dead-lettered)
         "Ｄｒ. Jo\u200bhn Sm\u00adith, phone ３１２-５５５-０１４７, José Müller, 北京, 😀",
     ],
 )

@@ -59,6 +59,16 @@ def both() -> Deidentifier:
         ("Mail goes to 77 Quarry Lane, Elk Rapids 49629. Seen Sept. 3 and May. 21.", ["Elk Rapids", "49629", "Sept. 3", "May. 21"], ["Mail"]),
         ("pt john smith seen today with wife maria; f/u with dr okonkwo. DOE, JANE MRN 00482913. Her grandson Tyrell drove; goes by Bobby.",
          ["john", "maria", "okonkwo", "DOE", "JANE", "Tyrell", "Bobby"], ["wife", "MRN"]),
+        # lower-case names whose surname no lexicon knows (an unknown word: no English or clinical word)
+        ("Primary care is gary francischetto; seen jointly with ekin erkekli and bill de marco. Hx bell palsy, metformin daily.",
+         ["gary", "francischetto", "ekin", "erkekli", "bill de marco"], ["bell palsy", "metformin daily"]),
+        ("Collateral obtained from Dawid Visser; procedure performed with Versed and Lidocaine.", ["Dawid", "Visser"], ["Versed", "Lidocaine"]),
+        ("Occupation: warehouse associate, Garmin. Formerly employed at DTE Energy; works at The Happy Bear. Occupation: retired, Lives alone.",
+         ["Garmin", "DTE", "Happy Bear"], ["Lives alone", "warehouse associate"]),
+        ("Postal address Johan de Walestraat 158, 1566 AJ Bussum. Or 120 Gjelstensåsen, DK-0623 Viby Sjælland. Room 4, bed 2.",
+         ["Walestraat", "Bussum", "Gjelstensåsen", "Viby"], ["Postal address", "Room 4, bed 2"]),
+        ("DOB 05161951, admitted 03/14/2024; spent the winter near Giugliano in Campania. Insurance card shows 118439.",
+         ["0516", "Giugliano", "Campania", "118439"], ["DOB", "card shows"]),
     ],
 )
 def test_safe_harbor_formats_by_the_rules_alone(rules, text, phi, kept):
@@ -82,6 +92,14 @@ def test_model_output_keeps_clinical_words_credentials_and_states(both):
                  "Transferred from Rochester, New York.", "Kelly clamp and Foley catheter; Wilson's disease."):
         found = [text[r.start : r.end] for r in ner.analyze(text)]
         assert not any(w in f for f in found for w in ("Mallory", "Weiss", "M.D", "New York", "Kelly", "Foley", "Wilson")), (text, found)
+
+
+def test_model_output_keeps_ordinary_words_and_times(both):
+    ner = next(r for r in both.recognizers if isinstance(r, NerRecognizer))
+    text = "Send urine for culture.\nAddendum: originally from Lima; moved here in May. Called at 0830 and at 02:14.\nSpoke with Hope."
+    found = [text[r.start : r.end] for r in ner.analyze(text)]
+    assert not any(w in f for f in found for w in ("Send", "Addendum", "moved here", "0830", "02:14")), found
+    assert both.deidentify("DOB 05161951").text == "DOB [DATE]"
 
 
 def test_entities_inside_hyphenated_words_widen_to_the_whole_word():

@@ -69,6 +69,9 @@ DATE_RULES = (
          rf"(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?{_NA}", C.DATE),
     # 20230519 (YYYYMMDD), with a date word before it
     rule(rf"{_NB}(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]){_NA}", C.DATE, before=_DATE_CONTEXT + r"|(?i:date\s*:?\s*|exam\s+date\s*:?\s*)"),
+    # 05161951 (MMDDYYYY), 16051951 (DDMMYYYY), with a date word before it ("DOB 05161951"); bare, an 8-digit ID
+    rule(rf"{_NB}(?:(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])|(?:0[1-9]|[12]\d|3[01])(?:0[1-9]|1[0-2]))(?:19|20)\d\d{_NA}", C.DATE,
+         before=_DATE_CONTEXT + r"|(?i:date\s*:?\s*)"),
     # 03/2024: month and year
     rule(rf"{_NB}(?:0?[1-9]|1[0-2])[/-](?:1[89]|20)\d\d{_NA}", C.DATE),
     # 3/14 with a date word before it ("on 3/14", "DOB: 3/14"), or alone when it does not read as a ratio

@@ -30,6 +30,13 @@ _CUE = re.compile(
     r"transferred|transfer|admitted|discharged|resides|residing|lives|living|placed|going|sent|referred|followed)\s+"
     r"(?:\w+\s+){0,3}?(?:at|for|by|from|to|with|in)|employer\s*:?|works\s+for|company\s*:?)\s+$"
 )
+# Employment cues after which any capitalised name is an employer, even one word with no company word ("works at
+# Garmin", "Occupation: warehouse associate, Nordstrom", "Formerly employed at DTE Energy", "... at The Happy Bear")
+_EMPLOYER_CUE = re.compile(
+    r"(?i:\b(?:works?|worked|working|employed|employee|job)\s+(?:\w+\s+){0,3}?(?:at|for|by|with)|\bemployer\s*:?"
+    r"|\boccupation\s*:?\s*(?:[a-z][\w/-]*\s+){0,3}?[a-z][\w/-]*\s*,)\s+$"
+)
+_NOT_EMPLOYER = frozenset("retired unemployed disabled homemaker student none self unknown home n/a".split())
 _CUED_NAME = re.compile(r"(?<![\w'’.-])(?:[A-Z][\w'’-]*|St\.|Mt\.)(?:\s+(?:&\s+)?[A-Z][\w'’-]*|\s+(?:of|and)\s+[A-Z][\w'’-]*){0,5}"
                         r"(?:,?\s+(?:Inc|LLC|LLP|Ltd|Co|Corp|PLC)\.?)?")
 _GENERIC = frozenset(
@@ -79,10 +86,12 @@ class FacilityRecognizer(EntityRecognizer):
             if self._specific(words[:-1]):
                 out.append(RecognizerResult(C.ADDRESS.value, start, m.end("name"), 0.75))
         for m in _CUED_NAME.finditer(text):
-            if not _CUE.search(text[max(0, m.start() - 48) : m.start()]):
-                continue
+            before = text[max(0, m.start() - 64) : m.start()]
             words = m.group().split()
-            if key(words[0]) in STOP or not self._specific(words):
+            if _EMPLOYER_CUE.search(before):
+                if key(words[-1]).rstrip(".") in STOP and len(words) == 1 or key(words[0]) in _NOT_EMPLOYER:
+                    continue
+            elif not _CUE.search(before[-48:]) or key(words[0]) in STOP or not self._specific(words):
                 continue
             out.append(RecognizerResult(C.ADDRESS.value, m.start(), m.end(), 0.7))
         return out

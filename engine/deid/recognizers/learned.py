@@ -28,6 +28,9 @@ _STATES = frozenset(key(s) for s in STATE_NAMES.split("|")) | frozenset(c.lower(
 _STATE_AFTER = re.compile(rf"\s*,\s*(?:{'|'.join(STATE_CODES)})\b")
 _TRAILING_STATE = re.compile(rf"\s*,?\s+(?:{STATE_NAMES}|{'|'.join(STATE_CODES)})\.?$")
 _PIECES = re.compile(r"\S+")
+_TIME = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
+_HHMM = re.compile(r"(?:[01]\d|2[0-3])[0-5]\d")
+_AT_BEFORE = re.compile(r"(?i:\bat|@)\s*$")
 _SURROGATES = re.compile("[\ud800-\udfff]")  # lone surrogates cannot be hashed as UTF-8: one U+FFFD each keeps offsets
 _MONTHS = frozenset("jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july august "
                     "september october november december".split())
@@ -77,6 +80,15 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
         while end < len(text) and text[end].isalpha():
             end += 1
     return start, end
+
+
+def _sentence_start(text: str, start: int) -> bool:
+    """Nothing but opening quotes or brackets between ``start`` and the start of the text, a line or a sentence
+    (not a label's colon: "Caller: Hope" is a name)."""
+    i = start - 1
+    while i >= 0 and text[i] in " \t\"'“(-*":
+        i -= 1
+    return i < 0 or text[i] in ".?!;\n"
 
 
 def _chunks(text: str) -> list[tuple[int, str]]:
@@ -132,12 +144,26 @@ class NerRecognizer(EntityRecognizer):
             return False
         return True
 
+    def _ordinary_words(self, text: str, start: int, end: int) -> bool:
+        """Every word of the entity is an ordinary English or clinical word and no lexicon name ("moved here",
+        "Send", "Addendum")."""
+        lex = self.lex
+        keys = [key(m.group()).replace("’", "'").removesuffix("'s") for m in _WORDS.finditer(text, start, end)]
+        return bool(keys) and all(k in lex.common_words and k not in lex.first_names and k not in lex.last_names for k in keys)
+
     def _keep(self, text: str, start: int, end: int, category: C) -> bool:
         if category not in (C.NAME, C.ADDRESS):
             return True
-        k = key(text[start:end]).replace(".", "").strip()
+        span = text[start:end]
+        k = key(span).replace(".", "").strip()
         if k in _CREDENTIAL_KEYS:
             return False
+        if category is C.ADDRESS and (_TIME.fullmatch(span) or _HHMM.fullmatch(span) and _AT_BEFORE.search(text, 0, start)):
+            return False  # "at 02:14", "at 0830": a time of day
+        if span.islower() and (category is C.ADDRESS or " " in span) and self._ordinary_words(text, start, end):
+            return False  # "moved here", "serial": lower-case ordinary words (a lone lower-case name after a cue stays)
+        if category is C.NAME and " " not in span and _sentence_start(text, start) and self._ordinary_words(text, start, end):
+            return False  # "Send urine ...", "Addendum": a capitalised ordinary word that starts a sentence
         if category is C.ADDRESS and k in _STATES and not _STATE_AFTER.match(text, end):
             return False  # a state may stay; "New York, NY" is the city
         return not self._clinical_only(text, start, end)

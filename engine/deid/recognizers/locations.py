@@ -48,6 +48,19 @@ NUMBER_AFTER = rule(
     r",?\s+\d{1,5}[A-Za-z]?(?![\w/])",
     C.ADDRESS,
 )
+# A street with its house number, a comma, a 4-5 digit postcode (letters around it) and a town: "Johan de Walestraat
+# 158, 1566 AJ Bussum", "1155 Rue Du Libraire, 14829 Vaulx-en-Velin", "120 Gjelstensåsen, DK-0623 Viby Sjælland"
+_L = r"[A-ZÀ-Þ][\wÀ-ÿ'’.-]*"
+_TOWN = r"[A-ZÀ-Þ][\wÀ-ÿ'’-]*"
+_MONTH_WORD = re.compile(r"\b(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|"
+                         r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b")
+_LINK = r"(?:de|du|des|la|le|di|da|do|dos|van|von|der|den|del|y|am|an|im|sur|en|in|aan|op|ter|ten)"
+FOREIGN_ADDRESS = rule(
+    rf"(?<![\w'’.-])(?:\d{{1,5}}[A-Za-z]?\s+(?:(?:{_L}|{_LINK})\s+){{0,4}}{_L}|(?:(?:{_L}|{_LINK})\s+){{0,4}}{_L}\s+\d{{1,5}}[A-Za-z]?)"
+    rf",\s+(?:[A-Z]{{1,2}}-)?\d{{4,5}}(?:\s[A-Z]{{2}})?\s+{_TOWN}(?:[ /-](?:{_LINK}\s)?{_TOWN}){{0,3}}",
+    C.ADDRESS,
+    accept=lambda m: not _MONTH_WORD.search(m.group().split(",")[0]),  # "March 14, 2024 Patient ..." is a date
+)
 # Rural routes and highway contract boxes: "RR 2 Box 117", "Rt 4, Box 22", "HC 61 Box 12", "Star Route 2", "Route 9"
 RURAL = rule(
     r"\b(?:(?:RR|R\.R\.|HC|Rt\.?|Rte\.?)\s*#?\s*\d{1,4},?\s*Box\s+\d{1,5}"  # "RR 14" alone is a respiratory rate
@@ -82,7 +95,7 @@ _STRONG_PLACE_CUE = re.compile(
     # a capitalised word right after "near"/"outside of"/"north of" is a place whatever the verb ("a cabin near Heby")
     r"|\b(?:near|outside\s+of|close\s+to|(?:north|south|east|west)\s+of|just\s+outside))\s+$"
 )
-_PLACE_RUN = re.compile(r"(?<![\w'’.-])[A-Z][\w'’-]*(?:\s(?:(?:or|of|on|upon|de|la|del|du|le|the|do|da|dos|das|di|am|an|im|sur|en)\s)?[A-Z][\w'’-]*){0,3}")
+_PLACE_RUN = re.compile(r"(?<![\w'’.-])[A-Z][\w'’-]*(?:\s(?:(?:or|of|on|upon|in|de|la|del|du|le|the|do|da|dos|das|di|am|an|im|sur|en)\s)?[A-Z][\w'’-]*){0,3}")
 _NOT_PLACE = frozenset(
     """dr doctor mr mrs ms the a an his her their this that home work school church hospital clinic er ed icu or
     monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
@@ -168,4 +181,4 @@ class CityRecognizer(EntityRecognizer):
 
 
 def address_recognizer() -> RegexRecognizer:
-    return RegexRecognizer("DeidAddressRecognizer", [STREET, UNIT_FIRST, NUMBER_AFTER, RURAL, POSTCODE, PO_BOX, COUNTY, ZIP_CONTEXT, TOWN_ZIP])
+    return RegexRecognizer("DeidAddressRecognizer", [STREET, UNIT_FIRST, NUMBER_AFTER, FOREIGN_ADDRESS, RURAL, POSTCODE, PO_BOX, COUNTY, ZIP_CONTEXT, TOWN_ZIP])

@@ -31,6 +31,10 @@ BY_VERBS = frozenset(
     called covered followed forwarded sent relayed reported brought given provided obtained ordered entered
     documented completed witnessed translated accompanied driven raised""".split()
 )
+# "... with Ekin Erkekli", "... from Dawid Visser": the next capitalised words are a name after these prepositions
+# only right after one of these words (the name must not be an ordinary word: "performed with Versed" stays).
+WITH_FROM_VERBS = {"with": frozenset("seen spoke spoken talked discussed met consulted jointly".split()),
+                   "from": frozenset("obtained collateral received message call".split())}
 # Lower-case particles inside names ("van der Berg", "de la Cruz") when a capitalised word follows.
 PARTICLES = frozenset("van von der den de del della la le du da di dos das bin ibn al el ter ten".split())
 CREDENTIALS = frozenset("md m.d do d.o rn np pa pa-c phd dds dmd facp facs crna lpn cnm dpm od pharmd msw lcsw".split())
@@ -67,14 +71,15 @@ _LOWER_AFTER_CUE = re.compile(
     r"(?<![\w.])(?:wife|husband|daughter|son|mother|father|sister|brother|spouse|partner|friend|niece|nephew|pt|patient|"
     r"grandson|granddaughter|caregiver|guardian|neighbor|neighbour|aunt|uncle|cousin)\s*,?\s+(?P<n>[a-z][a-z'’-]{1,30})(?![\w-])"
 )
-_LOWER_PAIR = re.compile(r"(?<![\w'’-])(?=(?P<a>[a-z]{2,20})\s(?P<b>[a-z][a-z'’-]{1,30})(?![\w-]))")  # overlapping pairs
+_LOWER_PARTICLES = frozenset("van von der den de del della la le du da di dos das ter ten".split())
 _UPPER_LAST_FIRST = re.compile(r"(?<![\w'’-])[A-Z][A-Z'’-]+,\s?[A-Z][A-Z'’-]+(?:\s[A-Z][A-Z'’-]+){0,4}(?![\w'’-])")
 _NICKNAME = re.compile(
     r"(?i:\b(?:prefers\s+to\s+be\s+called|goes\s+by|nicknamed|also\s+known\s+as|a\.k\.a\.?|aka|named))\s+[\"'“]?"
     r"(?P<n>[A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+)?)"
 )
 _PROCEDURE_SUFFIXES = ("ectomy", "plasty", "otomy", "ostomy", "pexy", "rrhaphy", "scopy", "graphy", "itis", "osis", "oma")
-_KEEP_LOWER = PARTICLES | TITLES | RELATIONS | STRONG | BY_VERBS | CREDENTIALS | EPONYM_HEADS | {"by", "is", "named"}
+_KEEP_LOWER = (PARTICLES | TITLES | RELATIONS | STRONG | BY_VERBS | CREDENTIALS | EPONYM_HEADS | {"by", "is", "named"}
+               | set(WITH_FROM_VERBS) | set().union(*WITH_FROM_VERBS.values()))
 
 
 class _Tok:
@@ -129,10 +134,15 @@ class NameRecognizer(EntityRecognizer):
     def _nameish(self, toks: list[_Tok], i: int, upper_ok: bool) -> bool:
         """Could be part of a name given supporting context."""
         w = toks[i].word
-        if w in PARTICLES:
-            if i + 1 >= len(toks) or toks[i + 1].start - toks[i].end != 1:
-                return False
-            return _is_cap(toks[i + 1].word) or toks[i + 1].word in PARTICLES and self._nameish(toks, i + 1, False)
+        if w in PARTICLES:  # a name only if at most three particles lead to a capitalised word ("van der Berg"): a
+            j = i           # bounded loop, so "de de de ..." 70,000 times costs neither the stack nor quadratic time
+            while toks[j].word in PARTICLES and j - i < 3:
+                if j + 1 >= len(toks) or toks[j + 1].start - toks[j].end != 1:
+                    return False
+                j += 1
+                if _is_cap(toks[j].word):
+                    return True
+            return False
         if len(w) == 1:
             return w.isupper() and (w != "I" or toks[i].dot)
         if toks[i].key in STOP or self._clinical(toks, i):
@@ -148,6 +158,11 @@ class NameRecognizer(EntityRecognizer):
     def _cap_follows(text: str, toks: list[_Tok], j: int) -> bool:
         """Token j is followed by another capitalised word in the same phrase ("Internal Medicine")."""
         return j + 1 < len(toks) and text[toks[j].end : toks[j + 1].start] == " " and toks[j + 1].word[:1].isupper()
+
+    def _ordinary(self, t: _Tok) -> bool:
+        """An ordinary English or clinical word that no name list holds ("Versed", "Lidocaine")."""
+        k = t.key.removesuffix("'s")
+        return k in self.lex.common_words and k not in self.lex.first_names and k not in self.lex.last_names
 
     def _in_lexicon(self, t: _Tok) -> bool:
         """In a name list, even if also an ordinary word ("Brown"): enough after "her daughter,"."""
@@ -209,6 +224,12 @@ class NameRecognizer(EntityRecognizer):
                 if j > i + 1:
                     spans.append((toks[i + 1].start, toks[j - 1].end))
                     end = j
+            elif (k in WITH_FROM_VERBS and i > 0 and toks[i - 1].key in WITH_FROM_VERBS[k] and i + 1 < n
+                  and nxt_gap == " " and not self._ordinary(toks[i + 1])):
+                j = self._run(text, toks, i + 1, False, "known")
+                if j > i + 1:
+                    spans.append((toks[i + 1].start, toks[j - 1].end))
+                    end = j
             elif k in STRONG or k in RELATIONS or (k == "by" and i > 0 and toks[i - 1].key in BY_VERBS):
                 sep = nxt_gap.strip()
                 if "\n" not in nxt_gap and sep in ("", ":", ",", "-", "#"):
@@ -245,6 +266,48 @@ class NameRecognizer(EntityRecognizer):
             return False
         return k in lex.first_names if first else True
 
+    def _lower_pairs(self, text: str) -> list[tuple[int, int]]:
+        """Lower-case words one space apart, up to two particles between them ("bill de marco"), letters of any
+        script ("rubin török"); a walk over the words costs less than an overlapping pattern tried everywhere."""
+        words = [m for m in _WORD.finditer(text) if m.group().islower()]
+        out = []
+        for i, a in enumerate(words[:-1]):
+            if not a.group().isalpha() or (a.start() and text[a.start() - 1] in "'’-"):
+                continue
+            j, prev = i + 1, a
+            while j < len(words) and text[prev.end() : words[j].start()] == " " and j - i <= 3 and words[j].group() in _LOWER_PARTICLES:
+                prev, j = words[j], j + 1
+            if j >= len(words) or j - i > 3 or text[prev.end() : words[j].start()] != " ":
+                continue
+            b = words[j]
+            if b.end() < len(text) and text[b.end()].isalnum():
+                continue
+            if self._lower_name_pair(key(a.group()), key(b.group()), j > i + 1):
+                out.append((a.start(), b.end()))
+        return out
+
+    def _unknown(self, k: str) -> bool:
+        """No word of English or clinical English ("francischetto", "erkekli"): in a pair, most likely a name."""
+        return len(k) >= 3 and k not in self.lex.common_words
+
+    def _lower_name_pair(self, ka: str, kb: str, linked: bool = False) -> bool:
+        """Two lower-case words that read as a given name and a surname ("pt john smith", "gary francischetto",
+        "ekin erkekli", "trasila bell", "bill de marco"): each is a lexicon name or an unknown word, and the pair
+        is a plain first + last name of the lexicons, holds an unknown word, or has a particle between a given
+        name and a name. Ordinary and clinical words never ("bell palsy": "palsy" is clinical)."""
+        lex = self.lex
+        if ka not in lex.first_names and not self._unknown(ka):
+            return False  # the common case, first: an ordinary word
+        for k in (ka, kb):
+            if k in STOP or k in lex.clinical or k in _KEEP_LOWER:
+                return False
+            if k in lex.clinical_words and k not in lex.first_names and k not in lex.last_names:
+                return False
+        a_ok = ka in lex.first_names or self._unknown(ka)
+        b_ok = kb in lex.last_names or kb in lex.first_names or self._unknown(kb)
+        lexicon_pair = ka in lex.first_names and ka not in lex.ambiguous and kb in lex.last_names
+        return a_ok and b_ok and (lexicon_pair or self._unknown(ka) or self._unknown(kb) or linked and ka in lex.first_names)
+
     def _cased_forms(self, text: str) -> list[tuple[int, int]]:
         """Names the capitalised-token pass cannot see: lower case ("dr okonkwo", "pt john smith", "wife
         maria"), "LAST, FIRST" in capitals ("SANTOS, MARIA DE LOURDES"), and nicknames ("goes by Bobby")."""
@@ -256,11 +319,7 @@ class NameRecognizer(EntityRecognizer):
         for m in _LOWER_AFTER_CUE.finditer(text):
             if self._plain_name_word(m.group("n"), first=True):
                 out.append(m.span("n"))
-        for m in _LOWER_PAIR.finditer(text):
-            a, b = m.group("a"), m.group("b")
-            kb = key(b)
-            if self._plain_name_word(a, first=True) and kb in lex.last_names and kb not in STOP and kb not in lex.clinical:
-                out.append((m.start("a"), m.end("b")))
+        out += self._lower_pairs(text)
         for m in _UPPER_LAST_FIRST.finditer(text):
             words = re.findall(r"[A-Z][A-Z'’-]+", m.group())
             keys = [key(w) for w in words]

@@ -44,7 +44,7 @@ _ID_WORDS = (
     r"enrollment|subject|ref|reference|sn|s/n|serial\s+number|catalog|udi|registration|permit|card"
 )
 _YEAR = re.compile(r"(?:19|20)\d\d")  # "visit 2019": a year alone may stay
-_ID_FILLER = r"(?:\s*(?:number|num|no\.?|nbr|id|#|is|:|plate|registration)\s*){0,3}"
+_ID_FILLER = r"(?:\s*(?:number|num|no\.?|nbr|id|#|is|:|plate|registration|shows|reads|lists)\s*){0,3}"
 # An identifier after a context word: one token of letters/digits/hyphens that holds at least one digit.
 CONTEXT_ID = rule(
     r"(?<![\w-])(?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9](?![\w])",
