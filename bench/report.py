@@ -137,7 +137,7 @@ def inference_section(r: dict[str, Any]) -> list[str]:
         lines += ["", f"Goals (bucketed, max length {r['comparisons'][0]['max_length']}): embedded fp32 >= {g['embedded_vs_eager']['goal']}x PyTorch eager: "
                   f"{g['embedded_vs_eager']['ratio']}x, **{_f(g['embedded_vs_eager']['met'])}**; int8 >= {g['int8_vs_embedded']['goal']}x embedded fp32: "
                   f"{g['int8_vs_embedded']['ratio']}x, **{_f(g['int8_vs_embedded']['met'])}**; int8 official MAP and micro-AUC within {acc['goal']} of fp32: "
-                  f"largest change {_f(acc['max_abs_delta'], 4)}, **{_f(acc['met'])}**. Fastest fp32 runtime here: {g.get('fastest_fp32_runtime')}; "
+                  f"largest change {_f(acc['max_abs_delta'], 4)}, **{_f(acc['met']) if acc['met'] is not None else 'not measured (untrained model)'}**. Fastest fp32 runtime here: {g.get('fastest_fp32_runtime')}; "
                   f"fastest of all: {g.get('fastest_runtime')}."]
     if r.get("accuracy"):
         a0 = r["accuracy"][0]

@@ -71,7 +71,8 @@ def test_speed_figures_are_measured(bench_results):
     assert bucketed[EMBEDDED]["real_token_share"] >= fixed[EMBEDDED]["real_token_share"]  # bucketing never pads more
     assert inference["model"]["fused_operators"]["Attention"] == 2
     assert {a["runtime"] for a in inference["accuracy"]} >= {EMBEDDED, INT8} and set(inference["goals"]) >= {"embedded_vs_eager", "int8_vs_embedded", "int8_accuracy"}
-    assert all(isinstance(inference["goals"][g]["met"], bool) for g in ("embedded_vs_eager", "int8_vs_embedded", "int8_accuracy"))
+    assert all(isinstance(inference["goals"][g]["met"], bool) for g in ("embedded_vs_eager", "int8_vs_embedded"))
+    assert inference["goals"]["int8_accuracy"]["met"] is None  # quick mode's model is untrained: accuracy goal not judged
     assert [g["max_length"] for g in inference["cost_growth"]] == [64, 128]
     training = json.loads((out_dir / "training.json").read_text())
     assert training["pretraining"]["tokens_per_s"] > 0 and training["finetuning_bert_xml"]["tokens_per_s"] > 0

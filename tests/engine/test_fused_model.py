@@ -142,3 +142,17 @@ def test_triton_serves_the_same_fused_suggestions(fused_repo, records, local_res
         assert list(a.scores) == list(b.scores) or set(a.scores) == set(b.scores)
         assert all(a.scores[c] == pytest.approx(b.scores[c], abs=1e-3) for c in a.scores)
         assert [s.code for s in a.suggestions] == [s.code for s in b.suggestions]
+
+
+def test_a_failed_scorer_export_leaves_no_staging_directory(fused_run, tmp_path, monkeypatch):
+    """Triton loads every directory of a repository, hidden ones too: a half-written scorer must not stay."""
+    from trainer.export import descriptions
+    from trainer.export.repository import ExportOptions, export_model
+
+    def refuse(*_):
+        raise ValueError("the exported description scorer ranks codes differently from PyTorch")
+
+    monkeypatch.setattr(descriptions, "check_scorer_parity", refuse)
+    with pytest.raises(ValueError, match="ranks codes differently"):
+        export_model(fused_run[0], tmp_path, ExportOptions(name=MODEL, variants=("cpu-python",)))
+    assert list(tmp_path.iterdir()) == []

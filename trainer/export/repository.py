@@ -335,20 +335,26 @@ def _stage_scorer(descriptions, run_dir: Path, repository: Path, options: Export
     new_model = not model_dir.exists()
     root = Path(tempfile.mkdtemp(prefix=f".{name}.export-", dir=repository if new_model else model_dir))
     staged = root / str(version)
-    staged.mkdir()
-    onnx_path = staged / ONNX_FILE
-    log.info("exporting the description scorer (%d candidate codes) to ONNX", descriptions.fusion.candidates)
-    export_scorer_onnx(descriptions, onnx_path)
-    log.info("parity description scorer ONNX vs PyTorch: max |diff| %.2e", check_scorer_parity(descriptions, onnx_path))
-    if "cpu-python" in options.variants:
-        shutil.copyfile(PYTHON_BACKEND_MODEL, staged / "model.py")
-    write_engine_files(descriptions, run_dir, classifier_version_dir)
-    inputs, outputs = onnx_signature(onnx_path)
-    scorer_serving = dataclasses.replace(serving, pad_token_id=descriptions.tokenizer.token_to_id(PAD))
-    configs = {}
-    for i, variant in enumerate(options.variants):
-        text = render_config(name, variant, inputs, outputs, scorer_serving)
-        where = CONFIG_FILE if i == 0 else f"{CONFIGS_DIR}/{variant}.pbtxt"
-        check_config(parse_config(text, where), inputs, outputs, where)
-        configs[where] = text
+    # a failure here must not leave the staging directory behind: Triton tries to load every directory of a
+    # repository, hidden ones included, and refuses to start on a half-written one
+    try:
+        staged.mkdir()
+        onnx_path = staged / ONNX_FILE
+        log.info("exporting the description scorer (%d candidate codes) to ONNX", descriptions.fusion.candidates)
+        export_scorer_onnx(descriptions, onnx_path)
+        log.info("parity description scorer ONNX vs PyTorch: max |diff| %.2e", check_scorer_parity(descriptions, onnx_path))
+        if "cpu-python" in options.variants:
+            shutil.copyfile(PYTHON_BACKEND_MODEL, staged / "model.py")
+        write_engine_files(descriptions, run_dir, classifier_version_dir)
+        inputs, outputs = onnx_signature(onnx_path)
+        scorer_serving = dataclasses.replace(serving, pad_token_id=descriptions.tokenizer.token_to_id(PAD))
+        configs = {}
+        for i, variant in enumerate(options.variants):
+            text = render_config(name, variant, inputs, outputs, scorer_serving)
+            where = CONFIG_FILE if i == 0 else f"{CONFIGS_DIR}/{variant}.pbtxt"
+            check_config(parse_config(text, where), inputs, outputs, where)
+            configs[where] = text
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     return _StagedModel(model_dir, version, root, new_model, configs, scorer_info(descriptions, options.name))
