@@ -320,7 +320,7 @@ def chaos_section(r: dict[str, Any]) -> list[str]:
 def _measured_line(r: dict[str, Any]) -> str:
     m = r.get("machine", {})
     load = m.get("load_average_1_5_15") or ["?"]
-    line = f"\n_Measured {m.get('date_utc', '?')} UTC, commit {m.get('git_commit', '?')}, load average {load[0]} at the start, {r.get('family_seconds', 0) / 60:.1f} min"
+    line = f"\n_Measured {m.get('date_utc', '?')} UTC on {m.get('cpu', '?')}, commit {m.get('git_commit', '?')}, load average {load[0]} at the start, {r.get('family_seconds', 0) / 60:.1f} min"
     sampled = r.get("load") or {}
     if sampled.get("busy_elsewhere_mean") is not None:
         line += f"; other processes kept {sampled['busy_elsewhere_mean']} core(s) busy on average (p90 {sampled['busy_elsewhere_p90']})"
@@ -343,6 +343,11 @@ def render_summary(results: dict[str, dict[str, Any]], run_info: dict[str, Any])
                   "and show directions; they are not the paper's numbers. `make bench` runs the full mode.", ""]
     if any_result:
         lines += [f"Machine: {machine_line(any_result['machine'])}.", ""]
+        cpus: dict[str, list[str]] = {}
+        for family, result in results.items():
+            cpus.setdefault(result.get("machine", {}).get("cpu", "?"), []).append(family)
+        if len(cpus) > 1:  # results kept from runs on different machines: each family's footer names its CPU
+            lines += ["Families measured on different machines: " + "; ".join(f"{cpu}: {', '.join(fams)}" for cpu, fams in cpus.items()) + ".", ""]
     for run in run_info.get("runs", []):
         lines += [f"- run of {run.get('date_utc', '?')} UTC: {', '.join(run['families'])} ({run['seconds'] / 60:.1f} min wall for "
                   f"{', '.join(f'{f} {s / 60:.1f}' for f, s in run.get('family_seconds', {}).items())})" + (f"; {run['note']}" if run.get("note") else "")]

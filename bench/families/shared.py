@@ -97,7 +97,7 @@ def run(cfg: BenchConfig, art: Artifacts) -> dict[str, Any]:
         slowdown = alone["steps_per_s"] / shared["steps_per_s"]
         summary[label] = {"slowdown": round(slowdown, 2), "met": slowdown <= GOAL_MAX_SLOWDOWN}
     return {
-        "what": "the demo's fine-tuning (python -m trainer finetune, tiny EHR-BERT + XML, 128-token segments, batch 16) alone and beside one busy "
+        "what": "the demo's fine-tuning (python -m trainer finetune as bench/demo_recipe.py runs it: tiny EHR-BERT + XML, 128-token segments) alone and beside one busy "
                 "single-threaded process, with this version's thread defaults and with the behaviour before them, in one run",
         "cores": cores, "steps": steps, "goal_max_slowdown": GOAL_MAX_SLOWDOWN, "rows": rows, "slowdown": summary,
         "goal_met": summary["defaults"]["met"],
