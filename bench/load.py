@@ -34,7 +34,7 @@ class LoadMonitor:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
-            value = runnable_elsewhere()
+            value = runnable_elsewhere(count_background=True)  # a niced job still disturbs a timing a little
             if value is not None:
                 self.samples.append(value)
 

@@ -11,7 +11,7 @@ ran 4-12x slower beside one other job, far more than the 2x of losing a core. So
 
 - **threads**: ``--threads N`` (a number or ``auto``), else ``ICDCODER_THREADS``, else ``auto`` = the usable
   cores (CPU affinity and cgroup quota) minus the tasks other processes keep runnable when the command
-  starts (``/proc/loadavg``), at least 1. An explicit number is exported as ``ICDCODER_THREADS`` so child
+  starts (``/proc/loadavg``; background tasks niced 10 or more do not count: they yield), at least 1. An explicit number is exported as ``ICDCODER_THREADS`` so child
   processes follow it; ``auto`` is decided afresh by each process when it starts.
 - ``OMP_WAIT_POLICY=PASSIVE``: an OpenMP worker waiting for the others sleeps instead of spinning.
 - ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` = threads (torch reads them when imported), ``RAYON_NUM_THREADS`` =
@@ -62,8 +62,12 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _running_in_tree(root: int) -> int:
-    """Threads in state R of process ``root`` and all its descendants (children it started: servers, commands)."""
+BACKGROUND_NICE = 10  # a task niced this much or more yields its core to ours (CFS weight <= 1/10): not "busy"
+
+
+def _running_tasks(root: int) -> tuple[int, list[int]]:
+    """(threads in state R of process ``root`` and all its descendants - children it started: servers,
+    commands -, the process ids of the threads in state R outside that tree niced to ``BACKGROUND_NICE`` or more)."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         text = _read(stat)
@@ -75,24 +79,36 @@ def _running_in_tree(root: int) -> int:
         children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
         tree.update(children)
         frontier.extend(children)
-    running = 0
-    for pid in tree:
-        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
-            text = _read(stat)
-            if text and text.rsplit(")", 1)[1].split()[0] == "R":
-                running += 1
-    return running
+    in_tree, background = 0, []
+    for stat in Path("/proc").glob("[0-9]*/task/*/stat"):
+        text = _read(stat)
+        fields = text.rsplit(")", 1)[1].split() if text else ()
+        if not fields or fields[0] != "R":
+            continue
+        pid = int(stat.parent.parent.parent.name)
+        if pid in tree:
+            in_tree += 1
+        elif int(fields[16]) >= BACKGROUND_NICE:  # field 19 of stat: nice
+            background.append(pid)
+    return in_tree, background
 
 
-def runnable_elsewhere(root: int | None = None) -> float | None:
+def _running_in_tree(root: int) -> int:
+    return _running_tasks(root)[0]
+
+
+def runnable_elsewhere(root: int | None = None, count_background: bool = False) -> float | None:
     """Tasks runnable now outside the process tree of ``root`` (default: this process): the 4th field of
-    /proc/loadavg ('running/total') minus the tree's running threads, scaled to the cores this process may use
-    when /proc/loadavg counts a bigger machine (a container with a CPU quota). None where /proc is absent."""
+    /proc/loadavg ('running/total') minus the tree's running threads and, unless ``count_background``, minus
+    background tasks (niced to ``BACKGROUND_NICE`` or more: they leave a core to us), scaled to the cores this
+    process may use when /proc/loadavg counts a bigger machine (a container with a CPU quota). None where /proc
+    is absent."""
     text = _read(Path("/proc/loadavg"))
     if text is None:
         return None
     total = int(text.split()[3].split("/")[0])
-    outside = max(0, total - max(1, _running_in_tree(root or os.getpid())))  # the reader itself is running
+    in_tree, background = _running_tasks(root or os.getpid())
+    outside = max(0, total - max(1, in_tree) - (0 if count_background else len(background)))  # the reader itself is running
     return outside * min(1.0, usable_cores() / (os.cpu_count() or 1))
 
 

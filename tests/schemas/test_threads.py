@@ -124,3 +124,24 @@ def test_busy_processes_outside_this_tree_are_counted_elsewhere():
         child.kill()
         os.kill(orphan, 9)
         child.wait()
+
+
+def test_a_niced_background_job_leaves_its_core_to_us():
+    """A batch job at nice 19 yields its core: the plan does not count it as busy, the bench's load record does."""
+    spinner = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        time.sleep(0.3)
+        in_tree, background = threads._running_tasks(os.getpid())
+        assert in_tree >= 2 and spinner.pid not in background  # our own child, however niced, is our work
+        orphan_starter = subprocess.run(
+            [sys.executable, "-c", "import subprocess, sys; print(subprocess.Popen(['nice', '-n', '19', sys.executable, '-c', 'while True: pass'], "
+                                   "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"],
+            capture_output=True, text=True, check=True)
+        orphan = int(orphan_starter.stdout)
+        try:
+            time.sleep(0.3)
+            assert orphan in threads._running_tasks(os.getpid())[1]
+        finally:
+            os.kill(orphan, 9)
+    finally:
+        spinner.kill()
