@@ -95,7 +95,8 @@ class FacilityRecognizer(EntityRecognizer):
             words = m.group("name").split()
             while len(words) > 2 and key(words[0]) in STOP:
                 words = words[1:]
-            if len(words) >= 2 and key(words[0]) not in STOP and self._specific(words):
+            capitals = [w for w in words if w[:1].isupper()]
+            if len(capitals) >= 2 and words[-1][:1].isupper() and key(words[0]) not in STOP and self._specific(words):
                 out.append(RecognizerResult(C.ADDRESS.value, m.end("name") - len(" ".join(words)), m.end(), 0.7))
         for m in _EMPLOYER_LABEL.finditer(text):  # "EMPLOYER IRVING PULP AND PAPER": the label joins the capitals
             name = _CUED_NAME.match(text, m.end())

@@ -88,7 +88,8 @@ _ROLES = ("tech|technician|aide|interpreter|translator|chaplain|therapist|pharma
           "social\s+worker|counsel+or|midwife|doula|scribe|student|resident|nurse|rn|lpn|cna|np|pa|md|attending|"
           "caregiver|poa|nok|hcp|proxy|guardian|" + "|".join(sorted(RELATIONS)))
 _BEFORE_ROLE = re.compile(rf"(?<![\w'’-])(?P<n>[A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+){{0,2}})\s*\((?i:{_ROLES})\)")
-_POSSESSIVE_NAME = re.compile(r"(?<=[a-z,] )(?P<n>[A-Z][a-z]{2,})(?=['’]s\b)")
+# not after an article: "a Codman Hakim valve" is a device
+_CAP_PAIR = re.compile(r"(?<![\w'’-])(?<!\b[Aa] )(?<!\b[Aa]n )(?<!\b[Tt]he )(?=(?P<a>[A-Z][a-z'’]{2,}) {1,3}(?P<b>[A-Z][a-z'’]{2,})(?![\w'’-]))")
 _PROCEDURE_SUFFIXES = ("ectomy", "plasty", "otomy", "ostomy", "pexy", "rrhaphy", "scopy", "graphy", "itis", "osis", "oma")
 _KEEP_LOWER = (PARTICLES | TITLES | RELATIONS | STRONG | BY_VERBS | CREDENTIALS | EPONYM_HEADS | {"by", "is", "named"}
                | set(WITH_FROM_VERBS) | set().union(*WITH_FROM_VERBS.values()))
@@ -259,8 +260,8 @@ class NameRecognizer(EntityRecognizer):
                         j -= 1  # a name, then ordinary words or acronyms of the capitalised sentence ("PT EVAL")
                     # a relative or role word and a capitalised word that is no clinical or stop word: a name
                     # ("her grandson Tyrell", "husband Nigel") even when no lexicon knows it
-                    if j == start + 1 and len(toks[start].word) == 1 and not toks[start].dot:
-                        j = start  # "pt A&Ox3": a lone letter is an initial only with its period
+                    if j == start + 1 and len(toks[start].word) == 1 and text[toks[start].end : toks[start].end + 1] in ("&", "/", "+"):
+                        j = start  # "pt A&Ox3": a letter glued to a symbol is no initial
                     if j > start:
                         spans.append((toks[start].start, toks[j - 1].end))
                         end = j
@@ -343,10 +344,10 @@ class NameRecognizer(EntityRecognizer):
             k = key(m.group("n"))
             if k in lex.first_names and self._plain_name_word(m.group("n"), first=True) and k not in _KEEP_LOWER:
                 out.append((m.start("n"), self._lower_surname_end(text, m.end("n"))))
-        for m in _POSSESSIVE_NAME.finditer(text):  # "took a few of Tanvir's pills": inside a sentence, no vocabulary word
-            k = key(m.group("n"))
-            if k not in STOP and k not in lex.clinical and k not in lex.clinical_if_head and self._unknown(k):
-                out.append(m.span("n"))
+        for m in _CAP_PAIR.finditer(text):  # "Rajesh Venkataraman", "Abdirahman  Warsame": no vocabulary knows either word
+            ka, kb = key(m.group("a")), key(m.group("b"))
+            if self._unknown_name_word(ka) and self._unknown_name_word(kb):
+                out.append((m.start("a"), m.end("b")))
         for m in _BEFORE_ROLE.finditer(text):
             words = m.group("n").split()
             while words and (key(words[0]) in STOP or key(words[0]) in lex.clinical):
@@ -365,6 +366,10 @@ class NameRecognizer(EntityRecognizer):
         for m in _NICKNAME.finditer(text):
             out.append(m.span("n"))
         return out
+
+    def _unknown_name_word(self, k: str) -> bool:
+        lex = self.lex
+        return self._unknown(k) and k not in STOP and k not in lex.clinical and k not in lex.clinical_if_head and k not in lex.clinical_words
 
     def _ordinary_key(self, k: str) -> bool:
         return k in self.lex.common_words and k not in self.lex.first_names and k not in self.lex.last_names
