@@ -104,11 +104,11 @@ _ANY_MONTH = rf"(?i:{'|'.join(sorted(_MONTHS + _ABBREVS, key=len, reverse=True))
 _PLAIN_MONTH = rf"(?:{'|'.join(sorted(set(_MONTHS + _ABBREVS) - {'may', 'march', 'mar', 'dec'}, key=len, reverse=True))})(?![a-z])"
 _NOT_A_DOSE = r"(?!\d|\s*(?i:mg|mcg|ml|units?|tabs?|x\b|%|/|times|hours|days|weeks))"
 SPOKEN_DATE_RULES = (
-    rule(rf"\b(?!may\s)(?i:{_ANY_MONTH}\s+(?:the\s+)?(?:{_DAY_ORD}|{_ORD_WORD}))(?![\w-])", C.DATE),  # march third, jan 29th
+    rule(rf"\b(?=[JFMASONDjfmasond])(?!may\s)(?i:{_ANY_MONTH}\s+(?:the\s+)?(?:{_DAY_ORD}|{_ORD_WORD}))(?![\w-])", C.DATE),  # march third, jan 29th
     rule(rf"\bmay\s+{_DAY_ORD}(?!\w)", C.DATE),  # may 3rd
     rule(rf"(?i:\bthe\s+(?P<phi>(?:{_DAY_ORD}|{_ORD_WORD})\s+of\s+{_ANY_MONTH}))", C.DATE),  # the 19th of april, the seventeenth of may
     rule(rf"(?<![\w/.-])(?i:{_DAY_ORD}\s+{_ANY_MONTH})", C.DATE),  # 12th april
-    rule(rf"\b{_PLAIN_MONTH}\.?\s+{DAY}{_NOT_A_DOSE}", C.DATE),  # oct 2, sept 14th
+    rule(rf"\b(?=[jfasond]){_PLAIN_MONTH}\.?\s+{DAY}{_NOT_A_DOSE}", C.DATE),  # oct 2, sept 14th
     rule(rf"(?<![\w/.-])(?:3[01]|[12]\d|0?[1-9])\s+{_PLAIN_MONTH}", C.DATE),  # 14 oct
 )
 # "05 - 11 - 1948" (spaced, as forms are filled in) and OCR letters for digits ("O1/O6/1951", "l2/03/1947")
