@@ -83,11 +83,11 @@ DATE_RULES = (
     # March 14th, March 14, 2024, Mar. 14 2024, March the 14th, Mar-04
     rule(rf"\b{MONTH}\s*(?:the\s+|-\s*)?{DAY}(?:(?:,\s*|\s+|-)(?:of\s+)?{YEAR})?", C.DATE),
     # 14th of March, 14 March 2024, 14-Mar-2024, 14/Mar/24, 04Mar2019, 04MAR19
-    rule(rf"{_NB}{DAY}(?:\s+of\s+|\s*[-/ ]\s*|(?=[A-Z])){MONTH}(?:,?\s*[-/ ]?\s*{YEAR}|-?\d\d(?![\d/]))?", C.DATE),
+    rule(rf"{_NB}{DAY}(?:\s+of\s+|(?:\s*[-/]\s*|\s+)|(?=[A-Z])){MONTH}(?:,?\s*(?:[-/]\s*)?{YEAR}|-?\d\d(?![\d/]))?", C.DATE),
     # Aug '19
     rule(rf"\b{MONTH}\s*'\d\d(?!\d)", C.DATE),
     # March 2024, Mar-2024, March of 2024
-    rule(rf"\b{MONTH}(?:\s+of\s+|,?\s*[-/ ]\s*){YEAR}", C.DATE),
+    rule(rf"\b{MONTH}(?:\s+of\s+|,?(?:\s*[-/]\s*|\s+)){YEAR}", C.DATE),
     # a month name alone after a date word ("in March", "since January")
     rule(rf"\b(?:{_cased(m for m in _MONTHS if m != 'may')})\b", C.DATE,
          before=r"(?i:\b(?:in|since|during|until|till|by|early|late|mid|last|next|this|of)\s+)"),
