@@ -83,16 +83,48 @@ DATE_RULES = (
     # March 14th, March 14, 2024, Mar. 14 2024, March the 14th, Mar-04
     rule(rf"\b{MONTH}\s*(?:the\s+|-\s*)?{DAY}(?:(?:,\s*|\s+|-)(?:of\s+)?{YEAR})?", C.DATE),
     # 14th of March, 14 March 2024, 14-Mar-2024, 14/Mar/24, 04Mar2019, 04MAR19
-    rule(rf"{_NB}{DAY}(?:\s+of\s+|\s*[-/ ]\s*|(?=[A-Z])){MONTH}(?:,?\s*[-/ ]?\s*{YEAR}|-?\d\d(?![\d/]))?", C.DATE),
+    rule(rf"{_NB}{DAY}(?:\s+of\s+|(?:\s*[-/]\s*|\s+)|(?=[A-Z])){MONTH}(?:,?\s*(?:[-/]\s*)?{YEAR}|-?\d\d(?![\d/]))?", C.DATE),
     # Aug '19
     rule(rf"\b{MONTH}\s*'\d\d(?!\d)", C.DATE),
     # March 2024, Mar-2024, March of 2024
-    rule(rf"\b{MONTH}(?:\s+of\s+|,?\s*[-/ ]\s*){YEAR}", C.DATE),
+    rule(rf"\b{MONTH}(?:\s+of\s+|,?(?:\s*[-/]\s*|\s+)){YEAR}", C.DATE),
     # a month name alone after a date word ("in March", "since January")
     rule(rf"\b(?:{_cased(m for m in _MONTHS if m != 'may')})\b", C.DATE,
          before=r"(?i:\b(?:in|since|during|until|till|by|early|late|mid|last|next|this|of)\s+)"),
 )
 
 
+# Dates written in lower case or spoken ("march third", "june ninth", "the seventeenth of may", "12th april",
+# "oct 2"). Lower-case "may"/"march" are dates only with an ordinal ("march third", "may 3rd", "the 5th of may").
+_ORDINAL_WORDS = ("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+                  "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth thirtieth").split()
+_ORD_WORD = rf"(?:(?:twenty|thirty)[- ](?:{'|'.join(_ORDINAL_WORDS[:9])})|{'|'.join(sorted(_ORDINAL_WORDS, key=len, reverse=True))})"
+_DAY_ORD = r"(?:3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th)"
+_ANY_MONTH = rf"(?i:{'|'.join(sorted(_MONTHS + _ABBREVS, key=len, reverse=True))})(?![a-z])"
+_PLAIN_MONTH = rf"(?:{'|'.join(sorted(set(_MONTHS + _ABBREVS) - {'may', 'march', 'mar', 'dec'}, key=len, reverse=True))})(?![a-z])"
+_NOT_A_DOSE = r"(?!\d|\s*(?i:mg|mcg|ml|units?|tabs?|x\b|%|/|times|hours|days|weeks))"
+SPOKEN_DATE_RULES = (
+    rule(rf"\b(?=[JFMASONDjfmasond])(?!may\s)(?i:{_ANY_MONTH}\s+(?:the\s+)?(?:{_DAY_ORD}|{_ORD_WORD}))(?![\w-])", C.DATE),  # march third, jan 29th
+    rule(rf"\bmay\s+{_DAY_ORD}(?!\w)", C.DATE),  # may 3rd
+    rule(rf"(?i:\bthe\s+(?P<phi>(?:{_DAY_ORD}|{_ORD_WORD})\s+of\s+{_ANY_MONTH}))", C.DATE),  # the 19th of april, the seventeenth of may
+    rule(rf"(?<![\w/.-])(?i:{_DAY_ORD}\s+{_ANY_MONTH})", C.DATE),  # 12th april
+    rule(rf"\b(?=[jfasond]){_PLAIN_MONTH}\.?\s+{DAY}{_NOT_A_DOSE}", C.DATE),  # oct 2, sept 14th
+    rule(rf"(?<![\w/.-])(?:3[01]|[12]\d|0?[1-9])\s+{_PLAIN_MONTH}", C.DATE),  # 14 oct
+)
+# "05 - 11 - 1948" (spaced, as forms are filled in) and OCR letters for digits ("O1/O6/1951", "l2/03/1947")
+_OCR_DIGIT = "0-9OoIl"
+_OCR_FIXES = str.maketrans("OoIl", "0011")
+FORM_DATE_RULES = (
+    rule(rf"{_NB}(?P<a>\d{{1,2}})\s+([/.-])\s+(?P<b>\d{{1,2}})\s+\2\s+(?:1[89]|20)\d\d{_NA}", C.DATE, accept=_valid_mdy),
+    rule(rf"(?<![\w/.-])[{_OCR_DIGIT}]{{1,2}}/[{_OCR_DIGIT}]{{1,2}}/(?:1[89]|20)[{_OCR_DIGIT}]{{2}}(?![\w/])", C.DATE,
+         accept=lambda m: not m.group().isdigit() and _valid_ocr(m.group())),
+)
+
+
+def _valid_ocr(value: str) -> bool:
+    a, b, _ = value.translate(_OCR_FIXES).split("/")
+    return a.isdigit() and b.isdigit() and (1 <= int(a) <= 12 and 1 <= int(b) <= 31 or 1 <= int(b) <= 12 and 1 <= int(a) <= 31)
+
+
 def date_recognizer() -> RegexRecognizer:
-    return RegexRecognizer("DeidDateRecognizer", DATE_RULES)
+    return RegexRecognizer("DeidDateRecognizer", DATE_RULES + SPOKEN_DATE_RULES + FORM_DATE_RULES)

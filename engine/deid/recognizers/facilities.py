@@ -21,10 +21,15 @@ HEADS = (
     r"Hospice|Rehabilitation|Rehab|Care|Villa|Manor|Pharmacy|Drugs?|School|Academy|University|College|Memorial|Regional|"
     r"Dental|Cardiology|Orthopa?edics|Pediatrics|Dermatology|Oncology|Imaging|Radiology|Laboratories|Labs|Mills?|"
     r"Plastics|Industries|Manufacturing|Foods|Farms?|Ranch|Motors|Construction|Logistics|Systems|Solutions|Services|"
-    r"Partners|Group|Foundation|Company|Co\.?|Corp\.?|Corporation|Inc\.?|LLC|LLP|Ltd\.?|PLC|GmbH|S\.A\.|Bank|Church|Shelter"
+    r"Partners|Group|Foundation|Company|Co\.?|Corp\.?|Corporation|Inc\.?|LLC|LLP|Ltd\.?|PLC|GmbH|S\.A\.|Bank|Church|Shelter|"
+    r"Infirmary|Lodge|Parish|Elementary|Apothecary|Chemist|Spine|Pain|Wellness|Physiotherapy|Paper"
 )
+# A name of two or more capitalised words before a lower-case facility word: "the Kings Langley clinic", "Our Lady of
+# the Lakes parish" (one word before it is too often a service: "Memory clinic", "Wound clinic")
+_LOWER_HEAD = re.compile(r"(?<![\w'’.-])(?P<name>[A-Z][\w'’-]*(?:\s+(?:[A-Z][\w'’-]*|of|the|de|la|and|&)){1,5})"
+                         r"\s+(?:hospital|clinic|infirmary|parish|church|hospice|lodge|practice|surgery|nursing\s+home)(?![\w-])")
 _WORD = r"(?:St\.|Mt\.|[A-Z][\w'’-]*|&|and|of|the|de|la)"
-FACILITY = re.compile(rf"(?<![\w'’.-])(?P<name>(?:[A-Z][\w'’-]*|St\.|Mt\.)(?:\s+{_WORD}){{0,5}}?(?:\s+(?:{HEADS})(?![\w-]))+)")
+FACILITY = re.compile(rf"(?<![\w'’.-])(?P<name>(?:[A-Z][\w'’-]*|St\.|Mt\.)(?:\s+{_WORD}){{0,5}}?(?:\s+(?:&\s+|and\s+)?(?:{HEADS})(?![\w-]))+)")
 _CUE = re.compile(
     r"(?i:\b(?:works?|worked|working|employed|employee|retired|job|volunteers?|teaches|taught|attends?|studies|"
     r"transferred|transfer|admitted|discharged|resides|residing|lives|living|placed|going|sent|referred|followed)\s+"
@@ -33,11 +38,12 @@ _CUE = re.compile(
 # Employment cues after which any capitalised name is an employer, even one word with no company word ("works at
 # Garmin", "Occupation: warehouse associate, Nordstrom", "Formerly employed at DTE Energy", "... at The Happy Bear")
 _EMPLOYER_CUE = re.compile(
-    r"(?i:\b(?:works?|worked|working|employed|employee|job)\s+(?:\w+\s+){0,3}?(?:at|for|by|with)|\bemployer\s*:?"
+    r"(?i:\b(?:works?|worked|working|employed|employee|job|student|studying|enrolled)\s+(?:\w+\s+){0,3}?(?:at|for|by|with)|\bemployer\s*:?"
     r"|\boccupation\s*:?\s*(?:[a-z][\w/-]*\s+){0,3}?[a-z][\w/-]*\s*,)\s+$"
 )
+_EMPLOYER_LABEL = re.compile(r"\b(?:EMPLOYER|Employer|employer)\s*:?[ \t]+")
 _NOT_EMPLOYER = frozenset("retired unemployed disabled homemaker student none self unknown home n/a".split())
-_CUED_NAME = re.compile(r"(?<![\w'’.-])(?:[A-Z][\w'’-]*|St\.|Mt\.)(?:\s+(?:&\s+)?[A-Z][\w'’-]*|\s+(?:of|and)\s+[A-Z][\w'’-]*){0,5}"
+_CUED_NAME = re.compile(r"(?<![\w'’.-])(?:[A-Z][\w'’-]*|St\.|Mt\.)(?:\s+(?:&\s+)?[A-Z][\w'’-]*|\s+(?:of|and|OF|AND)\s+[A-Z][\w'’-]*){0,5}"
                         r"(?:,?\s+(?:Inc|LLC|LLP|Ltd|Co|Corp|PLC)\.?)?")
 _GENERIC = frozenset(
     """st mt saint mount the of and de la general community regional memorial county city university medical health
@@ -80,11 +86,22 @@ class FacilityRecognizer(EntityRecognizer):
             words = name.split()
             # drop leading sentence words ("Transferred from Mercy Ridge Hospital" is matched from "Mercy")
             start = m.start("name")
-            while len(words) > 2 and key(words[0]) in STOP:
+            while len(words) > 2 and key(words[0]) in STOP and key(words[0]) not in ("st", "mt"):  # "St Brigid's" stays whole
                 start += len(words[0]) + 1
                 words = words[1:]
             if self._specific(words[:-1]):
                 out.append(RecognizerResult(C.ADDRESS.value, start, m.end("name"), 0.75))
+        for m in _LOWER_HEAD.finditer(text):
+            words = m.group("name").split()
+            while len(words) > 2 and key(words[0]) in STOP:
+                words = words[1:]
+            capitals = [w for w in words if w[:1].isupper()]
+            if len(capitals) >= 2 and words[-1][:1].isupper() and key(words[0]) not in STOP and self._specific(words):
+                out.append(RecognizerResult(C.ADDRESS.value, m.end("name") - len(" ".join(words)), m.end(), 0.7))
+        for m in _EMPLOYER_LABEL.finditer(text):  # "EMPLOYER IRVING PULP AND PAPER": the label joins the capitals
+            name = _CUED_NAME.match(text, m.end())
+            if name and key(name.group().split()[0]) not in _NOT_EMPLOYER and key(name.group().split()[0]) not in STOP:
+                out.append(RecognizerResult(C.ADDRESS.value, name.start(), name.end(), 0.7))
         for m in _CUED_NAME.finditer(text):
             before = text[max(0, m.start() - 64) : m.start()]
             words = m.group().split()

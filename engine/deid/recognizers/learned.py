@@ -30,7 +30,8 @@ _TRAILING_STATE = re.compile(rf"\s*,?\s+(?:{STATE_NAMES}|{'|'.join(STATE_CODES)}
 _PIECES = re.compile(r"\S+")
 _TIME = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
 _HHMM = re.compile(r"(?:[01]\d|2[0-3])[0-5]\d")
-_AT_BEFORE = re.compile(r"(?i:\bat|@)\s*$")
+_AT_BEFORE = re.compile(r"(?i:\b(?:at|after|before|until|till|by|from)|@)\s*$")
+_NOT_A_DATE = re.compile(r"\d{1,2}(?:st|nd|rd|th)?|(?:[01]\d|2[0-3])[0-5]\d|\d{1,2}:\d{2}(?::\d{2})?")  # "Waterlow 14", "0815", "02:40"
 _SURROGATES = re.compile("[\ud800-\udfff]")  # lone surrogates cannot be hashed as UTF-8: one U+FFFD each keeps offsets
 _MONTHS = frozenset("jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july august "
                     "september october november december".split())
@@ -89,6 +90,10 @@ def _sentence_start(text: str, start: int) -> bool:
     while i >= 0 and text[i] in " \t\"'“(-*":
         i -= 1
     return i < 0 or text[i] in ".?!;\n"
+
+
+def _bracketed(text: str, start: int, end: int) -> bool:
+    return text[start - 1 : start] == "(" and text[end : end + 1] == ")"
 
 
 def _chunks(text: str) -> list[tuple[int, str]]:
@@ -152,9 +157,11 @@ class NerRecognizer(EntityRecognizer):
         return bool(keys) and all(k in lex.common_words and k not in lex.first_names and k not in lex.last_names for k in keys)
 
     def _keep(self, text: str, start: int, end: int, category: C) -> bool:
+        span = text[start:end]
+        if category is C.DATE:
+            return not _NOT_A_DATE.fullmatch(span)  # a day number or a time of day alone is no date element
         if category not in (C.NAME, C.ADDRESS):
             return True
-        span = text[start:end]
         k = key(span).replace(".", "").strip()
         if k in _CREDENTIAL_KEYS:
             return False
@@ -162,8 +169,12 @@ class NerRecognizer(EntityRecognizer):
             return False  # "at 02:14", "at 0830": a time of day
         if span.islower() and (category is C.ADDRESS or " " in span) and self._ordinary_words(text, start, end):
             return False  # "moved here", "serial": lower-case ordinary words (a lone lower-case name after a cue stays)
-        if category is C.NAME and " " not in span and _sentence_start(text, start) and self._ordinary_words(text, start, end):
-            return False  # "Send urine ...", "Addendum": a capitalised ordinary word that starts a sentence
+        if category is C.NAME and " " not in span and (_sentence_start(text, start) or span.islower() or _bracketed(text, start, end)) \
+                and self._ordinary_words(text, start, end):
+            return False  # "Send urine ...", "Addendum", "(Somali)", "you guys": one ordinary word that no name list holds
+        if category is C.NAME and " " not in span and span.isupper() and (len(span) <= 4 and k not in self.lex.first_names
+                                                                           and k not in self.lex.last_names or k in self.lex.ambiguous):
+            return False  # "ERCP", "EVAL", "FALLS" in a capitalised note: an acronym or an ordinary word
         if category is C.ADDRESS and k in _STATES and not _STATE_AFTER.match(text, end):
             return False  # a state may stay; "New York, NY" is the city
         return not self._clinical_only(text, start, end)

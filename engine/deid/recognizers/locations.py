@@ -31,17 +31,19 @@ _STREET_TYPES = (
     r"Pkwy|Circle|Cir|Highway|Hwy|Route|Rte|Trail|Trl|Square|Sq|Alley|Plaza|Loop|Pike|Row|Crescent|Expressway|"
     r"Close|Mews|Gardens|Green|Hills?|Heights|Crossing|Run|Ridge|Point|Park|Glen|Grove|Hollow|Bend|Landing|Commons|"
     r"Path|Walk|Creek|Cove|Estates?|Villages?|Meadows?|Manor|Springs?|Ford|Fords|Harbor|Harbour|Isle|Junction|Knolls?|"
-    r"Oval|Pass|Pines|Shores?|Station|Summit|Track|Turnpike|Vale|View|Vista|Wells?|Street|Strasse|Straße|Weg|Rua|Calle|Via"
+    r"Oval|Pass|Pines|Shores?|Station|Summit|Track|Turnpike|Vale|View|Vista|Wells?|Street|Strasse|Straße|Weg|Rua|Calle|Via|"
+    r"Parade|Pde|Promenade|Esplanade|Quay|Rise|Wynd|Chase|Tce|Cres"
 )
+_STREET_TYPES = rf"{_STREET_TYPES}|{_STREET_TYPES.upper()}"  # all-caps notes and scanned forms
 _CAP = r"[A-Z][A-Za-z'’-]*\.?"
 STREET = rule(
-    rf"(?<![\w/.-])\d{{1,6}}[A-Za-z]?\s+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?\s+)?"
+    rf"(?<![\w/.-])(?:\d{{1,4}}/)?\d{{1,6}}[A-Za-z]?\s+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?\s+)?"
     rf"(?:(?:{_CAP}|\d+(?:st|nd|rd|th))\s+){{1,4}}(?:{_STREET_TYPES})\b\.?(?:\s+\d{{1,4}}\b)?"
-    rf"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Floor|Flat|Fl|#)(?![a-z])\.?\s*#?\s*[A-Za-z0-9-]+)?",
+    rf"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Floor|Flat|Fl|APT|UNIT|FLAT|#)(?![a-z])\.?\s*#?\s*[A-Za-z0-9-]+)?",
     C.ADDRESS,
 )
 # "Flat 2, 14 Elm Close" (unit first), "Bardelebenweg 1166", "Rúa do Vagalume, 1166" (number after the street)
-UNIT_FIRST = rule(rf"\b(?:Flat|Apt|Apartment|Unit|Suite)\s+[A-Za-z0-9-]+,\s*\d{{1,5}}[A-Za-z]?\s+(?:{_CAP}\s+){{1,3}}(?:{_STREET_TYPES})\b\.?", C.ADDRESS)
+UNIT_FIRST = rule(rf"\b(?:Flat|Apt|Apartment|Unit|Suite|FLAT|APT|UNIT|SUITE)\s+(?:[A-Za-z0-9-]+,\s*|\d{{1,4}}/)\d{{1,5}}[A-Za-z]?\s+(?:{_CAP}\s+){{1,3}}(?:{_STREET_TYPES})\b\.?", C.ADDRESS)
 NUMBER_AFTER = rule(
     r"(?<![\w'’.-])(?:[A-ZÀ-Ý][\wÀ-ÿ'’.-]*(?:strasse|straße|str\.|weg|gasse|allee|platz|laan|straat|gatan|vej|veien|katu|utca|ulica|sokağı)"
     r"|(?:Rua|Avenida|Av\.|Calle|Via|Viale|Rúa|Carrera|Rue|Boulevard|Chemin|Al\.|ul\.)\s+(?:[\wÀ-ÿ'’.-]+\s+){0,5}?[\wÀ-ÿ'’.-]+)"
@@ -61,6 +63,26 @@ FOREIGN_ADDRESS = rule(
     C.ADDRESS,
     accept=lambda m: not _MONTH_WORD.search(m.group().split(",")[0]),  # "March 14, 2024 Patient ..." is a date
 )
+# A house number and a French/Spanish/Portuguese/Italian street word before the name: "88 Rue Champlain", "88 RUE CHAMPLAIN"
+NUMBER_FIRST_ROMANCE = rule(r"(?<![\w/.-])\d{1,5}[A-Za-z]?,?\s+(?i:rue|chemin|boulevard|avenue|rua|calle|avenida|via|viale|route)\s+"
+                            r"(?:(?:de|du|des|la|le|del|da|do|di)\s+)?[A-ZÀ-Þ][\wÀ-ÿ'’-]*(?:\s+[A-ZÀ-Þ][\wÀ-ÿ'’-]*){0,2}", C.ADDRESS)
+# A street address in lower case (patients' messages): a house number, one to three words, a street type
+_LOWER_STREET_TYPES = ("street|st|road|rd|avenue|ave|grove|drive|lane|ln|crescent|cres|close|terrace|tce|parade|pde|boulevard|"
+                       "blvd|highway|hwy|mews|court|ct|circle|cir")
+LOWER_STREET = rule(rf"(?<![\w/.-])(?:\d{{1,4}}/)?\d{{1,5}}[a-z]?\s+(?:(?!the\b|a\b|an\b|of\b|and\b|to\b|in\b|on\b|at\b)[a-z]{{2,}}\s+){{1,3}}"
+                    rf"(?:{_LOWER_STREET_TYPES})\b", C.ADDRESS, 0.7)
+# Indian addresses: "H.No. 214, Sector 17-C", "Flat No 5, Block B"; a six-digit PIN after a town ("Chandigarh  160017")
+HOUSE_NUMBER = rule(r"(?<![\w.])(?i:h\.?\s?no\.?|house\s+no\.?|flat\s+no\.?|plot\s+no\.?|door\s+no\.?)\s*[\w/-]+"
+                    r"(?:\s*,\s*(?:Sector|Block|Phase|Ward|Nagar|Colony|Layout|Cross|Main)\s*[\w-]+)*", C.ADDRESS)
+TOWN_PIN = rule(r"(?P<phi>(?<![\w'’.-])[A-Z][a-z][A-Za-z'’-]+[ \t]{1,3}[1-9]\d{5})(?![\w-])", C.ADDRESS, 0.7,
+                before=r",[ \t]*")
+# A town before a Canadian province code and postcode: "EDMUNDSTON NB E3V 2W5", "Rimouski QC G5L 3A1"
+_PROVINCES = "AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT"
+TOWN_PROVINCE = rule(rf"(?<![\w'’.-])(?P<phi>[A-Z][A-Za-z'’-]+(?:\s[A-Z][A-Za-z'’-]+)?)\s*,?\s+(?:{_PROVINCES})\s+"
+                     rf"[A-Z]\d[A-Z]\s?\d[A-Z]\d(?![\w-])", C.ADDRESS, 0.8)
+# Australian suburb, state and postcode: "Toowong QLD 4066", "Bentleigh, VIC 3204" (the suburb and the postcode)
+TOWN_AU_STATE = rule(r"(?<![\w'’.-])[A-Z][A-Za-z'’-]+(?:\s[A-Z][A-Za-z'’-]+)?\s*,?\s+(?:QLD|NSW|VIC|TAS|ACT|SA|WA|NT)\s+\d{4}(?![\w-])",
+                     C.ADDRESS, 0.8)
 # Rural routes and highway contract boxes: "RR 2 Box 117", "Rt 4, Box 22", "HC 61 Box 12", "Star Route 2", "Route 9"
 RURAL = rule(
     r"\b(?:(?:RR|R\.R\.|HC|Rt\.?|Rte\.?)\s*#?\s*\d{1,4},?\s*Box\s+\d{1,5}"  # "RR 14" alone is a respiratory rate
@@ -76,7 +98,8 @@ COUNTY = rule(rf"(?<![\w'’.-])(?:{_CAP}\s+){{1,2}}(?:County|Parish)\b", C.ADDR
 ZIP_CONTEXT = rule(rf"(?i:\bzip(?:\s*code)?)[\s:#]*(?P<phi>{_ZIP})(?!\d)", C.ADDRESS)
 # "..., Twin Falls 83301" / "..., 28 Elm St, Dover 19901": a town and a ZIP with no state, after a comma (an
 # address line); the town may be unknown to every lexicon. Not after an upper-case code ("CPT 99213").
-TOWN_ZIP = rule(rf",\s*(?P<phi>(?:[A-Z][a-z][A-Za-z'’.-]*\s){{1,3}}(?:{_ZIP}|{_UK_CA_POSTCODE}))(?=\s*(?:[.,;)]|$))", C.ADDRESS, 0.8, flags=re.M)
+TOWN_ZIP = rule(rf",\s*(?P<phi>(?:[A-Z][a-z][A-Za-z'’.-]*\s){{1,3}}(?:{_ZIP}|{_UK_CA_POSTCODE})|(?:[A-Z]{{3,}}\s){{1,3}}{_UK_CA_POSTCODE})"
+                rf"(?=\s*(?:[.,;)]|$))", C.ADDRESS, 0.8, flags=re.M)
 # "Springfield, IL 62704": the city and the ZIP, not the state
 CITY_STATE_ZIP = re.compile(
     rf"(?<![\w'’.-])(?P<city>(?:[A-Z][A-Za-z'’.-]*\s(?:(?:or|of|on|upon|de|la|del|du|le|the)\s)?){{0,3}}[A-Z][A-Za-z'’.-]*),\s*{_STATE}\.?"
@@ -165,7 +188,7 @@ class CityRecognizer(EntityRecognizer):
         return out
 
     def _cued_places(self, text: str) -> list[RecognizerResult]:
-        out = []
+        out = self._lower_cued_places(text)
         for m in _PLACE_RUN.finditer(text):
             if not _STRONG_PLACE_CUE.search(text[max(0, m.start() - 48) : m.start()]):
                 continue
@@ -180,5 +203,28 @@ class CityRecognizer(EntityRecognizer):
         return out
 
 
+    def _lower_cued_places(self, text: str) -> list[RecognizerResult]:
+        """Places in lower case after a strong cue ("home in gateshead", "lives at sunset lodge in hallowell"): a city of
+        the lexicon or a word no vocabulary holds, with a second such word when one follows."""
+        lex = self.lex
+        out = []
+        for m in _LOWER_PLACE_RUN.finditer(text):
+            if not _STRONG_PLACE_CUE.search(text[max(0, m.start("p") - 48) : m.start("p")]):
+                continue
+            words = m.group("p").split()
+            n = 2 if len(words) == 2 and self._is_city(words) else 1
+            if n == 1 and not (self._is_city(words[:1]) or len(words[0]) >= 4 and key(words[0]) not in lex.common_words):
+                continue
+            if n == 1 and len(words) == 2 and key(words[1]) not in lex.common_words and key(words[1]) not in _STATE_KEYS:
+                n = 2
+            out.append(RecognizerResult(C.ADDRESS.value, m.start("p"), m.start("p") + len(" ".join(words[:n])), 0.7))
+        return out
+
+
+# candidates right after the preposition that ends every strong cue; the cue itself is checked before the preposition
+_LOWER_PLACE_RUN = re.compile(r"\b(?:in|from|near|at|of|outside|to)\s+(?P<p>[a-z][a-z'’-]+(?: [a-z][a-z'’-]+)?)")
+
+
 def address_recognizer() -> RegexRecognizer:
-    return RegexRecognizer("DeidAddressRecognizer", [STREET, UNIT_FIRST, NUMBER_AFTER, FOREIGN_ADDRESS, RURAL, POSTCODE, PO_BOX, COUNTY, ZIP_CONTEXT, TOWN_ZIP])
+    return RegexRecognizer("DeidAddressRecognizer", [STREET, UNIT_FIRST, NUMBER_AFTER, FOREIGN_ADDRESS, RURAL, POSTCODE, PO_BOX, COUNTY, ZIP_CONTEXT,
+                                                     TOWN_ZIP, NUMBER_FIRST_ROMANCE, LOWER_STREET, HOUSE_NUMBER, TOWN_PIN, TOWN_PROVINCE, TOWN_AU_STATE])

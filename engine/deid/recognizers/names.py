@@ -15,15 +15,16 @@ from engine.deid.lexicons import EPONYM_HEADS, Lexicons, key, load_lexicons
 from schemas.phi import PhiCategory
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+|-[^\W\d_]+)*")
-TITLES = frozenset("dr doctor mr mrs ms miss mx prof professor sr sra srta".split())
+TITLES = frozenset("dr doctor mr mrs ms miss mister mx prof professor sr sra srta".split())
 # Words after which a capitalised word is a name: relatives and roles (need a lexicon hit or a second word).
 RELATIONS = frozenset(
     """son daughter wife husband mother father brother sister spouse partner niece nephew caregiver friend
     guardian grandson granddaughter grandmother grandfather aunt uncle cousin fiance fiancee girlfriend
-    boyfriend neighbor neighbour roommate sibling stepson stepdaughter stepmother stepfather""".split()
+    boyfriend neighbor neighbour roommate sibling stepson stepdaughter stepmother stepfather
+    dtr dau sis bro hubby mum mom dad nan nana grandma grandpa gran granny aunty auntie stepdad stepmum stepmom""".split()
 )
 # Words after which the next capitalised words are a name even if no lexicon knows them.
-STRONG = frozenset("patient pt name attending physician surgeon pcp provider resident intern nurse rn np cc".split())
+STRONG = frozenset("patient pt name attending physician surgeon pcp provider resident intern nurse rn np cc contact nok poa member mbr".split())
 # "... by Susan Smith": only after these verbs.
 BY_VERBS = frozenset(
     """seen referred dictated signed transcribed evaluated examined accompanied performed reviewed approved
@@ -66,17 +67,29 @@ _CREDENTIAL = re.compile(
 )
 
 
-_LOWER_AFTER_TITLE = re.compile(r"(?<![\w.])(?:dr|mr|mrs|ms|miss)\.?\s+(?P<n>[a-z][a-z'’-]{1,30})(?![\w-])")
+_LOWER_AFTER_TITLE = re.compile(r"(?<![\w.])(?:dr|mr|mrs|ms|miss|mister|doctor)\.?\s+(?P<n>[a-z][a-z'’-]{1,30})(?![\w-])")
 _LOWER_AFTER_CUE = re.compile(
     r"(?<![\w.])(?:wife|husband|daughter|son|mother|father|sister|brother|spouse|partner|friend|niece|nephew|pt|patient|"
-    r"grandson|granddaughter|caregiver|guardian|neighbor|neighbour|aunt|uncle|cousin)\s*,?\s+(?P<n>[a-z][a-z'’-]{1,30})(?![\w-])"
+    r"grandson|granddaughter|caregiver|guardian|neighbor|neighbour|aunt|uncle|cousin|dtr|sis|bro|hubby|mum|mom|dad|nan|nana|"
+    r"grandma|grandpa|gran|granny|aunty|auntie|stepdad|stepmum|stepmom|boyfriend|girlfriend|fiance|fiancee|roommate|nurse|"
+    r"name\s+is|named|first\s+name|last\s+name|surname)\s*,?\s+(?P<n>[a-z][a-z'’-]{1,30})(?![\w-])"
 )
+# A given name introduced by the writer of a message ("hi dr x its marjorie again", "this is temperance"): lexicon
+# first names only, the cue words being so common
+_LOWER_SELF_INTRO = re.compile(r"(?<![\w.])(?:it'?s|it’s|this\s+is|i\s+am|im|i'm)\s+(?P<n>[a-z][a-z'’-]{1,30})(?![\w-])")
+_LOWER_NEXT = re.compile(r" (?P<n>[a-z][a-z'’-]{1,30})(?![\w-])")
 _LOWER_PARTICLES = frozenset("van von der den de del della la le du da di dos das ter ten".split())
 _UPPER_LAST_FIRST = re.compile(r"(?<![\w'’-])[A-Z][A-Z'’-]+,\s?[A-Z][A-Z'’-]+(?:\s[A-Z][A-Z'’-]+){0,4}(?![\w'’-])")
 _NICKNAME = re.compile(
     r"(?i:\b(?:prefers\s+to\s+be\s+called|goes\s+by|nicknamed|also\s+known\s+as|a\.k\.a\.?|aka|named))\s+[\"'“]?"
     r"(?P<n>[A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+)?)"
 )
+_ROLES = ("tech|technician|aide|interpreter|translator|chaplain|therapist|pharmacist|sitter|caseworker|case\s+manager|"
+          "social\s+worker|counsel+or|midwife|doula|scribe|student|resident|nurse|rn|lpn|cna|np|pa|md|attending|"
+          "caregiver|poa|nok|hcp|proxy|guardian|" + "|".join(sorted(RELATIONS)))
+_BEFORE_ROLE = re.compile(rf"(?<![\w'’-])(?P<n>[A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+){{0,2}})\s*\((?i:{_ROLES})\)")
+# not after an article: "a Codman Hakim valve" is a device
+_CAP_PAIR = re.compile(r"(?<![\w'’-])(?<!\b[Aa] )(?<!\b[Aa]n )(?<!\b[Tt]he )(?=(?P<a>[A-Z][a-z'’]{2,}) {1,3}(?P<b>[A-Z][a-z'’]{2,})(?![\w'’-]))")
 _PROCEDURE_SUFFIXES = ("ectomy", "plasty", "otomy", "ostomy", "pexy", "rrhaphy", "scopy", "graphy", "itis", "osis", "oma")
 _KEEP_LOWER = (PARTICLES | TITLES | RELATIONS | STRONG | BY_VERBS | CREDENTIALS | EPONYM_HEADS | {"by", "is", "named"}
                | set(WITH_FROM_VERBS) | set().union(*WITH_FROM_VERBS.values()))
@@ -179,7 +192,7 @@ class NameRecognizer(EntityRecognizer):
             j += 1
             if j < len(toks):
                 gap = text[toks[j - 1].end : toks[j].start]
-                if gap in (" ", ". ", "."):
+                if gap in (" ", ". ", ".", "  ", "   "):  # forms pad names with spaces ("Gurpreet   Sandhu")
                     if gap.startswith(".") and len(toks[j - 1].word) > 1:
                         break  # "Smith. Then" ends a sentence; only "J. Smith" joins over a period
                     continue
@@ -234,13 +247,21 @@ class NameRecognizer(EntityRecognizer):
                 sep = nxt_gap.strip()
                 if "\n" not in nxt_gap and sep in ("", ":", ",", "-", "#"):
                     strong = k in STRONG or k == "by"
-                    upper_ok = k in ("name", "patient", "pt") and sep == ":"
+                    caps_note = _is_upper_word(t.word)  # "DAUGHTER CHERYL AWARE": the whole note is in capitals
+                    upper_ok = k in ("name", "patient", "pt") and sep == ":" or caps_note
                     start = i + 1
                     if start < n and toks[start].key in ("is", "named") and strong is False:
                         start += 1
+                        if start < n and text[toks[start - 1].end : toks[start].start] != " ":
+                            start = n  # "Mom is more confused. Vitals ...": the name must follow "is" directly
                     j = self._run(text, toks, start, upper_ok, "any") if start < n else start
+                    while caps_note and j > start and _is_upper_word(toks[j - 1].word) and (
+                            self._ordinary(toks[j - 1]) or len(toks[j - 1].word) <= 4 and not self._in_lexicon(toks[j - 1])):
+                        j -= 1  # a name, then ordinary words or acronyms of the capitalised sentence ("PT EVAL")
                     # a relative or role word and a capitalised word that is no clinical or stop word: a name
                     # ("her grandson Tyrell", "husband Nigel") even when no lexicon knows it
+                    if j == start + 1 and len(toks[start].word) == 1 and text[toks[start].end : toks[start].end + 1] in ("&", "/", "+"):
+                        j = start  # "pt A&Ox3": a letter glued to a symbol is no initial
                     if j > start:
                         spans.append((toks[start].start, toks[j - 1].end))
                         end = j
@@ -317,20 +338,71 @@ class NameRecognizer(EntityRecognizer):
             if self._plain_name_word(m.group("n")):
                 out.append(m.span("n"))
         for m in _LOWER_AFTER_CUE.finditer(text):
-            if self._plain_name_word(m.group("n"), first=True):
-                out.append(m.span("n"))
+            if self._lower_cued_name(text, m.group("n"), m.end("n")):
+                out.append((m.start("n"), self._lower_surname_end(text, m.end("n"))))
+        for m in _LOWER_SELF_INTRO.finditer(text):
+            k = key(m.group("n"))
+            if k in lex.first_names and self._plain_name_word(m.group("n"), first=True) and k not in _KEEP_LOWER:
+                out.append((m.start("n"), self._lower_surname_end(text, m.end("n"))))
+        for m in _CAP_PAIR.finditer(text):  # "Rajesh Venkataraman", "Abdirahman  Warsame": no vocabulary knows either word
+            ka, kb = key(m.group("a")), key(m.group("b"))
+            if self._unknown_name_word(ka) and self._unknown_name_word(kb):
+                out.append((m.start("a"), m.end("b")))
+        for m in _BEFORE_ROLE.finditer(text):
+            words = m.group("n").split()
+            while words and (key(words[0]) in STOP or key(words[0]) in lex.clinical):
+                words = words[1:]
+            if words and not all(self._ordinary_key(key(w)) for w in words):
+                out.append((m.end("n") - len(" ".join(words)), m.end("n")))
         out += self._lower_pairs(text)
         for m in _UPPER_LAST_FIRST.finditer(text):
             words = re.findall(r"[A-Z][A-Z'’-]+", m.group())
             keys = [key(w) for w in words]
             cut = next((i for i, k in enumerate(keys) if k in STOP or k in lex.clinical or k in CREDENTIALS), len(keys))
-            if cut < 2 or not (keys[0] in lex.last_names or keys[1] in lex.first_names):
+            if cut < 2 or not (keys[0] in lex.last_names or keys[1] in lex.first_names) or keys[1] in lex.clinical_words and self._ordinary_key(keys[1]):
                 continue
             end = m.start() + m.group().find(words[cut - 1], len(words[0])) + len(words[cut - 1])
             out.append((m.start(), end))
         for m in _NICKNAME.finditer(text):
             out.append(m.span("n"))
         return out
+
+    def _unknown_name_word(self, k: str) -> bool:
+        lex = self.lex
+        return self._unknown(k) and k not in STOP and k not in lex.clinical and k not in lex.clinical_if_head and k not in lex.clinical_words
+
+    def _ordinary_key(self, k: str) -> bool:
+        return k in self.lex.common_words and k not in self.lex.first_names and k not in self.lex.last_names
+
+    def _lower_cued_name(self, text: str, word: str, end: int) -> bool:
+        """A lower-case word after a relative, role or "name is": a given name of the lexicon, a word no vocabulary
+        holds ("wife shirin"), or a lexicon name that is also an ordinary word when punctuation ends it ("nurse
+        holly,"; "son will come" stays)."""
+        k = key(word)
+        lex = self.lex
+        if k in STOP or k in lex.clinical or k in _KEEP_LOWER or len(k) < 2:
+            return False
+        if k in lex.clinical_words and k not in lex.first_names and k not in lex.last_names:
+            return False
+        if self._plain_name_word(word, first=True) or self._unknown(k):
+            return True
+        if (k in lex.first_names or k in lex.last_names) and k not in lex.ambiguous and self._lower_surname_end(text, end) > end:
+            return True  # "named bartholomew oyelaran": a lexicon name with a surname after it
+        return k in lex.first_names and (end >= len(text) or text[end] in ",.;:!?)\n")
+
+    def _lower_surname_end(self, text: str, end: int) -> int:
+        """Extend a lower-case given name over up to two following name words ("ruth ann pickering")."""
+        for _ in range(2):
+            m = _LOWER_NEXT.match(text, end)
+            if not m:
+                break
+            k = key(m.group("n"))
+            if k in STOP or k in _KEEP_LOWER or k in self.lex.clinical or not (
+                    k in self.lex.last_names and k not in self.lex.ambiguous or k in self.lex.first_names and k not in self.lex.ambiguous
+                    and not self._ordinary_key(k) or self._unknown(k)):
+                break
+            end = m.end("n")
+        return end
 
     def _before_credentials(self, text: str, toks: list[_Tok]) -> list[tuple[int, int]]:
         """"Susan Okafor, MD", "J. Chen RN": up to three name-like words before a credential."""

@@ -23,7 +23,8 @@ INTL_PHONE = rule(
 )
 # Seven digits (555-1234, 555 0188): with a phone word before it, or hyphenated and not followed by a unit
 _UNITS = re.compile(r"\s*(?:mg|mcg|g\b|ml|cc|units?|u\b|iu|%|cells|/|x\b|mm|cm|k\b|ft|feet|lbs?|kg|steps|hours|days)", re.I)
-_PHONE_WORDS = r"(?i:\b(?:phone|tel|telephone|call|called|cell|mobile|fax|number|contact|reach|reached|at|pager|page|ph|voicemail|vm|#)\b\.?\s*:?\s*(?:back\s+at\s+|at\s+|is\s+)?)"
+_PHONE_WORDS = (r"(?i:\b(?:phone|tel|telephone|call|called|cell|mobile|fax|number|contact|reach|reached|at|pager|page|ph|voicemail|vm|ring|#)"
+                r"\b\.?\s*:?\s*(?:back\s+at\s+|at\s+|is\s+|(?:me|us|him|her|them)\s+(?:on|at)\s+|on\s+)?)")  # "ring me on 0412 558 903"
 PHONE7 = rule(r"(?<![\w+./-])[2-9]\d\d[-. ]\d{4}" + _EXT + r"(?![\w-]|\.\d)", C.PHONE, 0.7, before=_PHONE_WORDS)
 PHONE7_BARE = rule(r"(?<![\w+./,-])[2-9]\d\d-\d{4}" + _EXT + r"(?![\w-]|\.\d)", C.PHONE, 0.6,
                    accept=lambda m: not _UNITS.match(m.string, m.end()))
@@ -34,6 +35,13 @@ PHONE_AFTER_WORD = rule(r"(?<![\w+./-])(?:\(\d{2,5}\)\s?|\d{2,5}[\s.-])\d{2,8}(?
 # Any phone-shaped digit groups labelled by what follows: "... and 0827 181 6912 (work)", "736 004 883 (cell)"
 PHONE_BEFORE_LABEL = rule(r"(?<![\w+./-])\+?(?:\(\d{1,5}\)\s?)?\d{1,8}(?:[\s.-]\d{1,8}){0,4}(?=\s*\((?i:home|work|cell|mobile|office|fax|landline|pager)\))",
                           C.PHONE, 0.7, accept=lambda m: 7 <= sum(c.isdigit() for c in m.group()) <= 13)
+# National numbers with the trunk prefix in brackets, as written in the UK, Australia, Germany...: "(03) 9562 4418",
+# "(0161) 496 0732"
+TRUNK_PHONE = rule(r"(?<![\w+./-])\(0\d{1,4}\)\s?\d{3,4}[\s-]?\d{3,4}(?![\w-]|\.\d)", C.PHONE, 0.7,
+                   accept=lambda m: 8 <= sum(c.isdigit() for c in m.group()) <= 12)
+# Digits dictated as words: "two zero seven five five five zero one eight three" (seven or more in a row)
+_DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+SPOKEN_PHONE = rule(rf"(?i:\b{_DIGIT_WORD}(?:[\s,-]+{_DIGIT_WORD}){{6,14}}\b)", C.PHONE, 0.7)
 SSN = rule(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])", C.ID, 0.9)
 
 _ID_WORDS = (
@@ -53,6 +61,11 @@ CONTEXT_ID = rule(
     accept=lambda m: len(m.group()) >= 4 and not _YEAR.fullmatch(m.group()),
     before=rf"(?i:\b(?:{_ID_WORDS})\b){_ID_FILLER}[\s:#.]*",
 )
+# An identifier of spaced digit groups after its label, with letters first or not: "INSURANCE NB 229 481 073",
+# "health card 4532 781 926"
+SPACED_CONTEXT_ID = rule(r"(?<![\w-])(?:[A-Z]{1,3}\s?)?\d{2,5}(?:\s\d{2,5}){1,4}(?![\w-]|\.\d)", C.ID, 0.9,
+                         accept=lambda m: sum(c.isdigit() for c in m.group()) >= 6,
+                         before=rf"(?i:\b(?:{_ID_WORDS})\b){_ID_FILLER}[\s:#.]*")
 LONG_NUMBER = rule(r"(?<![\w.,/-])\d{7,}(?![\w,/]|\.\d)", C.ID, 0.6)  # bare 7+ digit runs
 LETTERS_DIGITS = rule(r"(?<![\w-])[A-Z]{1,4}-?\d{6,}[A-Z]{0,3}(?![\w-])", C.ID, 0.6)  # e.g. AB12345678, PZK408871S
 # Medicare Beneficiary Identifier (1EG4-TE5-MK73): a fixed shape over an alphabet without S, L, O, I, B, Z
@@ -94,5 +107,5 @@ AGES = (
 
 
 def number_recognizer() -> RegexRecognizer:
-    return RegexRecognizer("DeidNumberRecognizer", [PHONE, INTL_PHONE, PHONE7, PHONE7_BARE, PHONE_AFTER_WORD, PHONE_BEFORE_LABEL, SSN, CONTEXT_ID,
+    return RegexRecognizer("DeidNumberRecognizer", [PHONE, INTL_PHONE, TRUNK_PHONE, SPOKEN_PHONE, PHONE7, PHONE7_BARE, PHONE_AFTER_WORD, PHONE_BEFORE_LABEL, SSN, CONTEXT_ID, SPACED_CONTEXT_ID,
                                                     LONG_NUMBER, LETTERS_DIGITS, MBI, ALNUM_ID, GROUPED_ID, DIGIT_GROUPS, VIN, *AGES])
