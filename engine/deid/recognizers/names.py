@@ -84,8 +84,8 @@ _NICKNAME = re.compile(
     r"(?i:\b(?:prefers\s+to\s+be\s+called|goes\s+by|nicknamed|also\s+known\s+as|a\.k\.a\.?|aka|named))\s+[\"'“]?"
     r"(?P<n>[A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+)?)"
 )
-_ROLES = ("tech|technician|aide|interpreter|translator|chaplain|therapist|pharmacist|sitter|caseworker|case\s+manager|"
-          "social\s+worker|counsel+or|midwife|doula|scribe|student|resident|nurse|rn|lpn|cna|np|pa|md|attending|"
+_ROLES = (r"tech|technician|aide|interpreter|translator|chaplain|therapist|pharmacist|sitter|caseworker|case\s+manager|"
+          r"social\s+worker|counsel+or|midwife|doula|scribe|student|resident|nurse|rn|lpn|cna|np|pa|md|attending|"
           "caregiver|poa|nok|hcp|proxy|guardian|" + "|".join(sorted(RELATIONS)))
 _BEFORE_ROLE = re.compile(rf"(?<![\w'’-])(?P<n>[A-Z][\w'’-]+(?:\s[A-Z][\w'’-]+){{0,2}})\s*\((?i:{_ROLES})\)")
 # not after an article: "a Codman Hakim valve" is a device
