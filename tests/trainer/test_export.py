@@ -153,6 +153,13 @@ def test_int8_export(tiny_xml_run_dir, exported_model_repo, tmp_path, parity_bat
     assert parity.within(5e-2)
     with pytest.raises(UserError, match="choose one of --fp16"):
         export_model(tiny_xml_run_dir, tmp_path / "both", ExportOptions(int8=True, fp16=True))
+    # the CLI's --parity-tolerance reaches the check: int8 cannot match fp32 within 1e-9, so nothing is written
+    from schemas.cli import main
+    from trainer.__main__ import COMMANDS
+
+    argv = ["export", "--run", str(tiny_xml_run_dir), "--repository", str(tmp_path / "strict"), "--int8", "--variant", "cpu-python"]
+    assert main("python -m trainer", "", COMMANDS, [*argv, "--parity-tolerance", "1e-9"]) == 2
+    assert not (tmp_path / "strict" / MODEL_NAME / "1").exists()
 
 
 def test_second_export_adds_a_version_and_keeps_the_first(exported_model_repo, tiny_xml_run_dir, tmp_path):
