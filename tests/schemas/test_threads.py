@@ -107,14 +107,20 @@ def test_every_computing_command_takes_threads():
     assert {"run", "code", "replay"} <= with_threads
 
 
+def _orphan_spinner(nice: int = 0) -> int:
+    """The pid of a busy process outside this tree: started by a child that exits at once (double fork)."""
+    argv = repr(["nice", "-n", str(nice), sys.executable, "-c", "while True: pass"])
+    starter = subprocess.run(
+        [sys.executable, "-c", f"import subprocess; print(subprocess.Popen({argv}, start_new_session=True, "
+                               "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"],
+        capture_output=True, text=True, check=True)
+    return int(starter.stdout)
+
+
 def test_busy_processes_outside_this_tree_are_counted_elsewhere():
     """A busy child is this command's own work; a busy process outside the tree is someone else's."""
     child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    orphan_starter = subprocess.run(  # double fork: the spinner's parent exits, so it leaves this tree
-        [sys.executable, "-c", "import subprocess, sys; print(subprocess.Popen([sys.executable, '-c', 'while True: pass'], "
-                               "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"],
-        capture_output=True, text=True, check=True)
-    orphan = int(orphan_starter.stdout)
+    orphan = _orphan_spinner()
     try:
         time.sleep(0.3)
         assert threads._running_in_tree(os.getpid()) >= 2  # this reader + the busy child
@@ -133,11 +139,7 @@ def test_a_niced_background_job_leaves_its_core_to_us():
         time.sleep(0.3)
         in_tree, background = threads._running_tasks(os.getpid())
         assert in_tree >= 2 and spinner.pid not in background  # our own child, however niced, is our work
-        orphan_starter = subprocess.run(
-            [sys.executable, "-c", "import subprocess, sys; print(subprocess.Popen(['nice', '-n', '19', sys.executable, '-c', 'while True: pass'], "
-                                   "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"],
-            capture_output=True, text=True, check=True)
-        orphan = int(orphan_starter.stdout)
+        orphan = _orphan_spinner(nice=19)
         try:
             time.sleep(0.3)
             assert orphan in threads._running_tasks(os.getpid())[1]
