@@ -1,7 +1,8 @@
 """Bag-of-words logistic regression baseline (paper Table 2): sparse TF-IDF, one logistic regression per code.
 
 Scores whole notes (no segmentation). One-vs-rest is fitted code by code here (not sklearn's
-``OneVsRestClassifier``) so the fit shows progress: with ~1,800 codes it takes minutes. A code without
+``OneVsRestClassifier``) so the fit shows progress: with ~1,800 codes it takes minutes (liblinear releases the GIL,
+so ``threads`` fits run side by side in a thread pool; the result does not depend on it). A code without
 positives (or without negatives) in the training notes predicts that constant. Saved with joblib (a pickle:
 load only run directories you trust). Not exportable to ONNX/Triton: ``trainer export`` serves the torch coders only.
 """
@@ -9,6 +10,7 @@ load only run directories you trust). Not exportable to ONNX/Triton: ``trainer e
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -28,19 +30,21 @@ class LogisticRegressionCoder:
         self.vectorizer = TfidfVectorizer(lowercase=True, sublinear_tf=True, max_features=max_features, ngram_range=(1, 2), min_df=1)
         self.estimators: list[LogisticRegression | float] = []  # per code: a fitted model, or a constant probability
 
-    def fit(self, texts: Sequence[str], targets: np.ndarray, progress: bool = True) -> "LogisticRegressionCoder":
+    def fit(self, texts: Sequence[str], targets: np.ndarray, progress: bool = True, threads: int = 1) -> "LogisticRegressionCoder":
         features = self.vectorizer.fit_transform(texts)
         positives = targets.sum(axis=0)
         constant = int(((positives == 0) | (positives == len(texts))).sum())
         if constant:
             log.info("%d codes are constant in the training notes; the baseline predicts that constant for them", constant)
-        self.estimators = []
-        for j in tqdm(range(targets.shape[1]), desc="logistic regression", unit="code", disable=not progress):
-            y = targets[:, j]
+
+        def fit_code(j: int) -> LogisticRegression | float:
             if positives[j] in (0, len(texts)):
-                self.estimators.append(float(positives[j] > 0))
-            else:
-                self.estimators.append(LogisticRegression(C=self.c, solver="liblinear", max_iter=1000).fit(features, y))
+                return float(positives[j] > 0)
+            return LogisticRegression(C=self.c, solver="liblinear", max_iter=1000).fit(features, targets[:, j])
+
+        codes = range(targets.shape[1])
+        with ThreadPoolExecutor(max(1, threads)) as pool:  # map keeps the code order
+            self.estimators = list(tqdm(pool.map(fit_code, codes), total=len(codes), desc="logistic regression", unit="code", disable=not progress))
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
