@@ -130,6 +130,17 @@ def test_model_output_keeps_ordinary_words_and_times(both):
     assert not any(f == w for f, _ in found for w in ("0700", "0815", "14", "1800", "02:40", "ERCP", "Somali", "guys")), found
 
 
+def test_lower_case_places_of_ordinary_words_stay_only_when_they_name_a_facility():
+    from engine.deid.lexicons import load_lexicons
+    from engine.deid.recognizers.facilities import named_facility
+
+    lex = load_lexicons()
+    for place in ("sunset lodge", "bay view pharmacy", "Quarry Manor"):
+        assert named_facility(place.split(), lex), place
+    for phrase in ("the clinic", "wound clinic", "nursing home", "moved here", "lodge", "your office"):
+        assert not named_facility(phrase.split(), lex), phrase
+
+
 def test_entities_inside_hyphenated_words_widen_to_the_whole_word():
     text = "Seen by Dr. Ana Ruiz-Lopez for a Jackson-Pratt drain."
     assert text[slice(*whole_words(text, 21, 26))] == "Ruiz-Lopez"  # "Lopez" alone would leave "Ruiz-"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.deid._presidio import EntityRecognizer, RecognizerResult
 from engine.deid.lexicons import EPONYM_HEADS, Lexicons, key, load_lexicons
+from engine.deid.recognizers.facilities import named_facility
 from engine.deid.recognizers.locations import STATE_CODES, STATE_NAMES
 from engine.deid.recognizers.names import CREDENTIALS, PARTICLES, STOP
 from schemas.phi import PhiCategory as C
@@ -167,8 +168,9 @@ class NerRecognizer(EntityRecognizer):
             return False
         if category is C.ADDRESS and (_TIME.fullmatch(span) or _HHMM.fullmatch(span) and _AT_BEFORE.search(text, 0, start)):
             return False  # "at 02:14", "at 0830": a time of day
-        if span.islower() and (category is C.ADDRESS or " " in span) and self._ordinary_words(text, start, end):
-            return False  # "moved here", "serial": lower-case ordinary words (a lone lower-case name after a cue stays)
+        if span.islower() and (category is C.ADDRESS or " " in span) and self._ordinary_words(text, start, end) \
+                and not (category is C.ADDRESS and named_facility(span.split(), self.lex)):
+            return False  # "moved here", "serial": lower-case ordinary words (a lone lower-case name after a cue, "sunset lodge" stay)
         if category is C.NAME and " " not in span and (_sentence_start(text, start) or span.islower() or _bracketed(text, start, end)) \
                 and self._ordinary_words(text, start, end):
             return False  # "Send urine ...", "Addendum", "(Somali)", "you guys": one ordinary word that no name list holds
