@@ -117,6 +117,9 @@ def test_model_output_keeps_clinical_words_credentials_and_states(both):
                  "Transferred from Rochester, New York.", "Kelly clamp and Foley catheter; Wilson's disease."):
         found = [text[r.start : r.end] for r in ner.analyze(text)]
         assert not any(w in f for f in found for w in ("Mallory", "Weiss", "M.D", "New York", "Kelly", "Foley", "Wilson")), (text, found)
+    text = "Seen for Bell's palsy. 102-yr-old with syncope."
+    # "Bell" before "'s palsy" is an eponym as "Bell's" is; "102-yr-old" is an age, for the rules
+    assert not ner._keep(text, 9, 13, PhiCategory.NAME) and not ner._keep(text, 23, 33, PhiCategory.ADDRESS)
 
 
 def test_model_output_keeps_ordinary_words_and_times(both):
