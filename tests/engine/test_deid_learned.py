@@ -117,6 +117,9 @@ def test_model_output_keeps_clinical_words_credentials_and_states(both):
                  "Transferred from Rochester, New York.", "Kelly clamp and Foley catheter; Wilson's disease."):
         found = [text[r.start : r.end] for r in ner.analyze(text)]
         assert not any(w in f for f in found for w in ("Mallory", "Weiss", "M.D", "New York", "Kelly", "Foley", "Wilson")), (text, found)
+    text = "Seen for Bell's palsy. 102-yr-old with syncope."
+    # "Bell" before "'s palsy" is an eponym as "Bell's" is; "102-yr-old" is an age, for the rules
+    assert not ner._keep(text, 9, 13, PhiCategory.NAME) and not ner._keep(text, 23, 33, PhiCategory.ADDRESS)
 
 
 def test_model_output_keeps_ordinary_words_and_times(both):
@@ -128,6 +131,17 @@ def test_model_output_keeps_ordinary_words_and_times(both):
     text = "0700 pt alert. 0815 seen, Waterlow 14, visiting after 1800. ED NOTE 02:40. Consent for ERCP. Interpreter: Ana (Somali). you guys"
     found = [(text[r.start : r.end], r.entity_type) for r in ner.analyze(text)]
     assert not any(f == w for f, _ in found for w in ("0700", "0815", "14", "1800", "02:40", "ERCP", "Somali", "guys")), found
+
+
+def test_lower_case_places_of_ordinary_words_stay_only_when_they_name_a_facility():
+    from engine.deid.lexicons import load_lexicons
+    from engine.deid.recognizers.facilities import named_facility
+
+    lex = load_lexicons()
+    for place in ("sunset lodge", "bay view pharmacy", "Quarry Manor"):
+        assert named_facility(place.split(), lex), place
+    for phrase in ("the clinic", "wound clinic", "nursing home", "moved here", "lodge", "your office"):
+        assert not named_facility(phrase.split(), lex), phrase
 
 
 def test_entities_inside_hyphenated_words_widen_to_the_whole_word():

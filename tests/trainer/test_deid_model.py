@@ -16,9 +16,10 @@ CARRIERS = ["The wound was irrigated and closed in layers.", "No acute distress;
             "Hemoglobin was stable at 11.2 g/dL on repeat testing.", "Positive Babinski sign on the left."]
 
 
-def test_documents_are_seeded_with_exact_spans():
-    a, b = DocBuilder(CARRIERS, seed=7).documents(200), DocBuilder(CARRIERS, seed=7).documents(200)
-    assert a == b and a != DocBuilder(CARRIERS, seed=8).documents(200)
+@pytest.mark.parametrize("styled", [False, True])
+def test_documents_are_seeded_with_exact_spans(styled):
+    a, b = DocBuilder(CARRIERS, seed=7, styled=styled).documents(200), DocBuilder(CARRIERS, seed=7, styled=styled).documents(200)
+    assert a == b and a != DocBuilder(CARRIERS, seed=8, styled=styled).documents(200)
     labels = set()
     for d in a:
         for s, e, label in d.spans:
@@ -26,6 +27,24 @@ def test_documents_are_seeded_with_exact_spans():
             assert value and value == value.strip() and label in LABELS, (value, label)
             labels.add(label)
     assert labels == set(LABELS)
+    assert any(d.text.islower() for d in a) and (not styled or any(" period " in d.text for d in a))
+
+
+def test_styles_rewrite_text_and_keep_every_span_exact():
+    import random
+
+    from trainer.deid_model.styles import STYLES, apply_style
+
+    text = "Spoke with Ana Souza (daughter), who can't come.\nCall 555-0199. She's at Quarry Manor."
+    spans = [(11, 20, "NAME"), (54, 62, "PHONE"), (73, 85, "ADDRESS")]
+    rng = random.Random(1)
+    for style, _ in STYLES:
+        for _ in range(20):
+            out, new = apply_style(style, text, spans, rng)
+            assert [out[s:e].lower() for s, e, _ in new] == ["ana souza", "555-0199", "quarry manor"], (style, out)
+            assert all(out[s - 1] == " " for s, _, _ in new), (style, out)  # never glued to the word before
+    dictated, _ = apply_style("dictated", text, spans, random.Random(0))
+    assert dictated.islower() and not any(c in dictated for c in "(),;\n")
 
 
 def test_training_code_never_touches_the_evaluation_sets():

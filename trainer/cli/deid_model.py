@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=64, help="tok2vec width")
     parser.add_argument("--depth", type=int, default=3, help="tok2vec depth")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--styled", action="store_true",
+                        help="add round 5's carriers: dictated, portal, all-caps documents, word names, forms, letters, lower-case places "
+                             "(tried, not shipped: docs/deid.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if min(args.train_docs, args.dev_docs, args.epochs, args.width, args.depth) < 1:
         raise UserError("--train-docs, --dev-docs, --epochs, --width and --depth must be >= 1")
     cfg = NerTrainConfig(data_dir=args.data_dir, out=args.out, train_docs=args.train_docs, dev_docs=args.dev_docs,
-                         max_epochs=args.epochs, width=args.width, depth=args.depth, seed=args.seed,
+                         max_epochs=args.epochs, width=args.width, depth=args.depth, seed=args.seed, styled=args.styled,
                          extra={"argv": sys.argv[1:]})
     train_ner(cfg)
     return 0

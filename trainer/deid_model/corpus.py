@@ -4,8 +4,9 @@ Carrier text is MTSamples transcriptions and CodiEsp English case reports, cut i
 is kept only if the rule recognisers of ``engine.deid`` find nothing in it (MTSamples holds unlabelled
 fake PHI such as "Mr. X" or real-looking dates, which would otherwise teach the model that a date is not
 PHI). Each document is 1-4 carrier sentences with 1-3 planted sentences (``templates``) between them, and
-now and then a sentence of clinical eponyms that must stay ("PMH: Wilson's, Addison's"). Some documents are
-lower-cased whole (dictation systems, pasted text).
+now and then a sentence of clinical eponyms that must stay ("PMH: Wilson's, Addison's"). About a quarter of the
+documents are rewritten in another style (``styles``: dictated without punctuation, portal message with typos,
+lower or upper case).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainer.deid_model.fakes import Fakes
-from trainer.deid_model.templates import (CLAUSE_INTROS, NON_PHI_TEMPLATES, OBJECT_PREFIXES, RELATIONS, SLOTS, SUBJECT_PREDICATES,
-                                          TEMPLATES)
+from trainer.deid_model.styles import apply_style, draw_style
+from trainer.deid_model.templates import (CLAUSE_INTROS, FORM_TEMPLATES, LETTER_TEMPLATES, LOWER_PLACE_TEMPLATES, NON_PHI_TEMPLATES,
+                                          OBJECT_PREFIXES, PORTAL_TEMPLATES, RELATIONS, SLOTS, SUBJECT_PREDICATES, TEMPLATES,
+                                          WORD_NAME_TEMPLATES)
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])|\n+")
 _SLOT = re.compile(r"\{([A-Z0-9]+)\}")
@@ -73,11 +76,14 @@ _JOBS = ("cashier", "line cook", "electrician", "school bus driver", "bank telle
 
 
 class DocBuilder:
-    """Seeded: identical arguments give identical documents."""
+    """Seeded: identical arguments give identical documents. ``styled`` adds round 5's carriers (``styles``, word
+    names, forms, letters, portal messages, lower-case places); off, the documents are those the shipped model was
+    trained on, draw for draw."""
 
-    def __init__(self, carriers: list[str], seed: int) -> None:
+    def __init__(self, carriers: list[str], seed: int, styled: bool = False) -> None:
+        self.styled = styled
         self.rng = random.Random(seed)
-        self.fakes = Fakes(self.rng)
+        self.fakes = Fakes(self.rng, styled)
         self.carriers = carriers
         self.eponyms = _eponyms()
 
@@ -106,10 +112,14 @@ class DocBuilder:
                 merged.append((s, e, label))
         return text, merged
 
-    def _template(self) -> str:
+    def _template(self, style: str = "plain") -> str:
         r = self.rng
+        if style == "portal" and r.random() < 0.6:
+            return r.choice(PORTAL_TEMPLATES)
+        if self.styled and r.random() < 0.22:  # round 5: word names, forms, letters, lower-case places (see templates)
+            return r.choice(r.choice((WORD_NAME_TEMPLATES, WORD_NAME_TEMPLATES, FORM_TEMPLATES, LETTER_TEMPLATES, LOWER_PLACE_TEMPLATES)))
         u = r.random()
-        slot = r.choice(("{NAME}", "{NAME}", "{FIRST}", "{LAST}", "{LASTFIRST}"))
+        slot = r.choice(("{NAME}", "{NAME}", "{FIRST}", "{LAST}", "{LASTFIRST}") + (("{WFIRST}",) if self.styled else ()))
         if u < 0.15:
             return f"{slot} {r.choice(SUBJECT_PREDICATES)}."
         if u < 0.25:
@@ -147,12 +157,13 @@ class DocBuilder:
 
     def document(self) -> TrainDoc:
         r = self.rng
+        style = draw_style(r) if self.styled else "plain"
         pieces: list[tuple[str, list[tuple[int, int, str]]]] = [
             self._named_carrier(s) if r.random() < 0.3 else (s, []) for s in r.sample(self.carriers, r.randint(1, 4))]
         if r.random() < 0.08:
             pieces.insert(r.randint(0, len(pieces)), self._social_history())
         for _ in range(r.randint(1, 3)):
-            pieces.insert(r.randint(0, len(pieces)), self._fill(self._template()))
+            pieces.insert(r.randint(0, len(pieces)), self._fill(self._template(style)))
         if r.random() < 0.25:
             pieces.insert(r.randint(0, len(pieces)), self._fill(r.choice(NON_PHI_TEMPLATES)))
         text, spans = "", []
@@ -161,7 +172,9 @@ class DocBuilder:
                 text += r.choice((" ", " ", "\n", "\n\n"))
             spans += [(s + len(text), e + len(text), label) for s, e, label in piece_spans]
             text += piece
-        if r.random() < 0.06:
+        if self.styled:
+            text, spans = apply_style(style, text, spans, r)
+        elif r.random() < 0.06:  # the shipped model's mix
             text = text.lower()
         elif r.random() < 0.03:
             text = text.upper()

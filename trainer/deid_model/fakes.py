@@ -31,12 +31,25 @@ PHONE_LOCALES = ("en_US en_US en_GB en_AU en_CA en_IN en_NZ es_MX es_ES pt_BR pt
 # context for these, the model has to learn it.
 WORD_NAMES_FIRST = "Will Grace Hope Faith Joy Rose Bill Mark Guy Jack Amber Dawn Summer Rusty Sunny Buck Chase Hunter Wade Penny Ivy Iris Holly Pearl Art".split()
 WORD_NAMES_LAST = "Young Long White Brown Green Black Strong King Bishop Cook Baker Fox Wolf Bird Hill Stone Wood Snow Rich Love Frost Moody Day Street Bush".split()
+# Round 5: given names that are also ordinary words, for name positions ({WFIRST}): the first list above, the lexicon
+# names that clinical text also writes in lower case (``engine/deid/data/ambiguous.txt``: data, not chosen by hand)
+# and virtue and nature names, minus words that in notes are nearly always ordinary words ("son", "soon").
+WORD_NAMES_EXTRA = ("Faith Mercy Charity Patience Prudence Constance Verity Liberty Glory Joy Destiny Serenity Unity Bliss Haven Honesty "
+                    "Meadow Willow Aspen Autumn Rain Sky Skye Star Dove Robin Jay Birdie Fern Heather Hazel Poppy Daisy Lily "
+                    "Jasmine Ruby Opal Jade Ember Sunny Rocky Buster Hunter Chase Cash King Prince Duke Baron Major "
+                    "Sonny Angel Gem Lucky Happy Rusty Misty Brandy Ginger Pepper Honey Candy Sugar Cricket Bunny").split()
+_NOT_NAMES = {"son", "soon", "numbers", "brain", "hung", "mi", "min", "al", "ed", "may", "van", "sun"}
 FACILITY_KINDS = (
     "Memorial Hospital", "Medical Center", "Regional Medical Center", "General Hospital", "Community Hospital",
     "Health Center", "Family Practice", "Urgent Care", "Nursing Home", "Rehabilitation Center", "Skilled Nursing Facility",
     "Hospice", "Dialysis Center", "Surgery Center", "Children's Hospital", "Behavioral Health", "Clinic", "Care Center",
     "Assisted Living", "Cancer Institute", "Heart Institute", "Pediatrics", "Orthopedics", "Imaging",
 )
+# Round 5 (``Fakes(styled=True)``): small places and businesses as well
+SMALL_PLACE_KINDS = ("Lodge", "Manor", "House", "Place", "Residence", "Retirement Village", "Pharmacy", "Drug", "Medical Group",
+                     "Dental", "Surgery", "Health", "Wellness", "Office", "Senior Living", "Care Home", "Gardens")
+RELATIVES = ("wife husband son daughter dtr mum mom dad mother father sister brother niece nephew aunt aunty uncle grandson "
+             "granddaughter partner friend neighbor neighbour carer caregiver cousin stepdaughter").split()
 STATES = "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split()
 DATE_FORMATS = (
     "%m/%d/%Y", "{m}/{d}/%Y", "{m}/{d}/%y", "%m/%d/%y", "%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M",
@@ -74,8 +87,9 @@ def _ordinal_suffix(d: int) -> str:
 class Fakes:
     """Seeded PHI values. ``rng`` drives every choice; each faker instance is seeded from it."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, styled: bool = False) -> None:
         self.rng = rng
+        self.facility_kinds = FACILITY_KINDS + (SMALL_PLACE_KINDS if styled else ())
 
     @cached_property
     def _fakers(self) -> dict[str, Faker]:
@@ -101,6 +115,46 @@ class Fakes:
         if self.rng.random() < 0.08:
             return self.rng.choice(WORD_NAMES_FIRST)
         return self._person_part("first_name")
+
+    @cached_property
+    def _word_first_names(self) -> list[str]:
+        from engine.deid.lexicons import DATA_DIR
+
+        def words(name: str) -> set[str]:
+            return {w.strip().rstrip("~").lower() for w in (DATA_DIR / name).read_text(encoding="utf-8").splitlines() if w.strip()}
+
+        data = (words("ambiguous.txt") & words("first_names.txt")) - _NOT_NAMES
+        return sorted({w.lower() for w in WORD_NAMES_FIRST + WORD_NAMES_EXTRA} | data)
+
+    def word_first(self) -> str:
+        """A given name that is also an ordinary word, in the case notes write it in."""
+        w = self.rng.choice(self._word_first_names)
+        r = self.rng.random()
+        return w if r < 0.35 else w.upper() if r < 0.45 else w.capitalize()
+
+    def relative(self) -> str:
+        return self.rng.choice(RELATIVES)
+
+    def clock(self) -> str:
+        return f"{self.rng.randint(0, 23):02d}{self.rng.choice(('00', '15', '30', '45'))}"
+
+    def lower_city(self) -> str:
+        return self.faker(PLACE_LOCALES).city().lower()
+
+    def lower_place(self) -> str:
+        """A business or facility as portal messages and quick notes write it: lower case, often without its
+        company word ("walmart on 5th", "sunrise manor", "the red barn")."""
+        r = self.rng
+        kind = r.random()
+        if kind < 0.35:
+            v = self.employer()
+        elif kind < 0.7:
+            v = self.facility()
+        elif kind < 0.85:
+            v = f"{r.choice(_BRAND_WORDS)} {r.choice(('Lodge', 'Manor', 'House', 'Place', 'Gardens', 'Court', 'Villa', 'Office', 'Market'))}"
+        else:
+            v = r.choice(_BRAND_HEADS) + r.choice(_BRAND_TAILS)
+        return v.lower() if r.random() < 0.8 else v
 
     def last(self) -> str:
         if self.rng.random() < 0.08:
@@ -176,7 +230,7 @@ class Fakes:
 
     def facility(self) -> str:
         r = self.rng
-        kind = r.choice(FACILITY_KINDS)
+        kind = r.choice(self.facility_kinds)
         base = r.choice((self.last(), self.city(), f"St. {self._fakers['en_US'].first_name()}'s", f"{self.last()} County",
                          f"Mount {self.last()}", f"{self.city()} Valley", f"{self.last()}-{self.last()}"))
         return f"{base} {kind}"

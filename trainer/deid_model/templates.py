@@ -14,6 +14,8 @@ SLOTS: dict[str, tuple[str, str | None]] = {  # slot -> (Fakes method, label)
     "FADDR": ("foreign_address", "ADDRESS"), "TOWNZIP": ("town_zip", "ADDRESS"), "FACILITY": ("facility", "ADDRESS"), "EMPLOYER": ("employer", "ADDRESS"),
     "DATE": ("date", "DATE"), "DATE2": ("date", "DATE"), "PHONE": ("phone", "PHONE"), "ID": ("identifier", "ID"),
     "MBI": ("mbi", "ID"),
+    "WFIRST": ("word_first", "NAME"), "LPLACE": ("lower_place", "ADDRESS"), "LCITY": ("lower_city", "ADDRESS"),
+    "REL": ("relative", None), "HHMM": ("clock", None),
 }
 LABELS = ("NAME", "ADDRESS", "DATE", "PHONE", "ID")
 
@@ -218,4 +220,46 @@ NON_PHI_TEMPLATES: tuple[str, ...] = (
     "{EPONYM} score noted.",
     "Diagnosis: {EPONYM} disease with {EPONYM2} syndrome.",
     "Rule out {EPONYM}'s.",
+)
+
+# Round 5 (issue 14): carriers the first two rounds lacked. A given name that is also an ordinary word ({WFIRST}:
+# "spoke with hope", "Will states") in the positions names take; form-like lines with padded labels and flowsheet
+# rows; letters with salutations and sign-offs; portal messages (lower-cased and given typos by ``styles``);
+# businesses and places in lower case, after a cue and without one.
+WORD_NAME_TEMPLATES: tuple[str, ...] = (
+    "Spoke with {WFIRST} about the discharge plan.", "{WFIRST} states she has not eaten since yesterday.",
+    "Per {WFIRST} ({REL}), he fell twice this week.", "{WFIRST} (RN) aware of the potassium.", "{REL} {WFIRST} at bedside.",
+    "Called {WFIRST} back, no answer.", "{WFIRST} says the pain is worse at night.", "Message left with {WFIRST}.",
+    "{REL} {WFIRST} will drive her home.", "Ask for {WFIRST} at the front desk.", "Plan discussed with {WFIRST} and the patient.",
+    "{WFIRST} and {FIRST} visited today.", "{REL} ({WFIRST}) reports more confusion.", "Report given to {WFIRST}.",
+    "Her carer {WFIRST} helps with meals.", "{WFIRST} is worried he is not sleeping.", "Updated {WFIRST} by phone.",
+    "Seen with {WFIRST}, who translated.", "{WFIRST} brought in the pill bottles.", "{WFIRST}'s number is on the board.",
+    "Consent signed by {WFIRST} ({REL}).", "Per {WFIRST} he has been drinking more.", "{WFIRST} will call back after work.",
+)
+FORM_TEMPLATES: tuple[str, ...] = (
+    "PATIENT NAME:   {LASTFIRST}        DOB:  {DATE}", "NAME {NAME}    MRN {ID}    DOA {DATE}",
+    "Next of kin ....... {NAME} ({REL})    Tel ....... {PHONE}", "{HHMM} | BP 132/78 HR 84 | {FIRST} at bedside | {INITIALS}",
+    "{HHMM} | resting, {REL} {WFIRST} visiting | {INITIALS}", "{HHMM} | po 240 ml | seen by {NAME} | {INITIALS}",
+    "Carer: {NAME}   Tel: {PHONE}", "Address:  {STREET}   {CITY}  {ZIP}", "GP: Dr {NAME}, {FACILITY}", "Informant: {WFIRST} ({REL})",
+    "Signature: {NAME}   Date: {DATE}", "Pharmacy:  {LPLACE}   Ph: {PHONE}", "Employer ......... {EMPLOYER}",
+    "Contact 1: {NAME} / {REL} / {PHONE}", "Rec'd from: {FACILITY}   Fax: {PHONE}   Date: {DATE}", "Seen by: {INITIALS}  {HHMM}",
+)
+LETTER_TEMPLATES: tuple[str, ...] = (
+    "Dear Dr {LAST},", "Dear {FIRST},", "Re: {NAME}, DOB {DATE}, {STREET}, {CITY}", "Thank you for referring {NAME} to our clinic.",
+    "Yours sincerely,\n{NAME}", "Kind regards,\n{FIRST}", "With best wishes,\nDr {NAME}\nConsultant Physician, {FACILITY}",
+    "I saw {FIRST} today in clinic with her husband {WFIRST}.", "Many thanks for seeing {FIRST} {LAST}.", "Dear colleague, re: {LASTFIRST}",
+    "Best,\n{WFIRST}", "{FACILITY}\n{STREET}\n{CITY} {ZIP}\nTel {PHONE}", "We would be grateful if you could see {NAME} again.",
+)
+PORTAL_TEMPLATES: tuple[str, ...] = (
+    "hi this is {FIRST}, {NAME2}'s daughter. she is still coughing", "hello dr {LAST} my {REL} {WFIRST} has had a fever since {DATE}",
+    "can you call me back on {PHONE} thanks {FIRST}", "thx, {WFIRST}", "my husband {FIRST} picked up the meds from {LPLACE} but the dose is different",
+    "{WFIRST} here, i missed my appt on {DATE} can i rebook", "we moved to {LCITY} last month so please send letters to {STREET}",
+    "she works at {LPLACE} and cant get time off", "its {WFIRST} again, the rash is spreading", "please tell {WFIRST} i said thank you",
+    "{WFIRST} said to message you if it got worse", "my {REL} {FIRST} will bring him, we are coming from {LCITY}",
+)
+LOWER_PLACE_TEMPLATES: tuple[str, ...] = (
+    "Picked up her prescriptions at {LPLACE} on the way home.", "Works the night shift at {LPLACE}.", "{LPLACE} called about the refill.",
+    "Was at {LPLACE} when she felt dizzy.", "Lives out past {LCITY} with her son.", "Drove in from {LCITY} this morning.",
+    "Goes to church at {LPLACE} on Sundays.", "{LPLACE} faxed over the medication list.", "Recently started a job at {LPLACE}.",
+    "Her daughter manages {LPLACE} in {LCITY}.", "Transferred from {LPLACE} after a fall.", "Gets her insulin from {LPLACE}.",
 )

@@ -36,6 +36,7 @@ class NerTrainConfig:
     embed_rows: tuple[int, int, int, int] = (5000, 1000, 2500, 2500)  # NORM, PREFIX, SUFFIX, SHAPE
     hidden_width: int = 64
     eval_frequency: int = 400
+    styled: bool = False  # round 5's carriers (trainer.deid_model.styles...): tried, not shipped (docs/deid.md)
     extra: dict = field(default_factory=dict)  # recorded in the data card (e.g. the command line)
 
 
@@ -99,8 +100,8 @@ def train_ner(cfg: NerTrainConfig, log=print) -> dict:
     log(f"carrier sentences from {cfg.data_dir} (up to {cfg.carriers}) ...")
     carriers = carrier_sentences(cfg.data_dir, cfg.carriers, cfg.seed)
     split = len(carriers) * 9 // 10  # dev documents use carrier sentences the training documents never see
-    train_docs = DocBuilder(carriers[:split], cfg.seed).documents(cfg.train_docs)
-    dev_docs = DocBuilder(carriers[split:], cfg.seed + 1).documents(cfg.dev_docs)
+    train_docs = DocBuilder(carriers[:split], cfg.seed, cfg.styled).documents(cfg.train_docs)
+    dev_docs = DocBuilder(carriers[split:], cfg.seed + 1, cfg.styled).documents(cfg.dev_docs)
     nlp = spacy.blank("en")
     with tempfile.TemporaryDirectory(prefix="deid-ner-") as tmp:
         tmp_path = Path(tmp)

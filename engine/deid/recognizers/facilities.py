@@ -57,6 +57,29 @@ _GENERIC = frozenset(
 )
 
 
+_HEAD_WORD = re.compile(rf"(?i:{HEADS})")
+
+
+def specific(words: list[str], lex: Lexicons) -> bool:
+    """At least one word that is not generic, a stop word or a clinical word ("Cancer Center" stays)."""
+    for w in words:
+        k = key(w).rstrip(".").removesuffix("'s").removesuffix("’s")
+        if not k or k in _GENERIC or k in STOP or k in lex.clinical or k in lex.clinical_if_head:
+            continue
+        if k in lex.clinical_words and not (k in lex.first_names or k in lex.last_names):
+            continue
+        if w.isupper() and len(w) <= 3:  # "ICU", "VA"
+            continue
+        return True
+    return False
+
+
+def named_facility(words: list[str], lex: Lexicons) -> bool:
+    """A facility word after at least one specific word, in any case ("sunset lodge", "pleasant hill office";
+    not "the clinic", "wound clinic", "nursing home")."""
+    return len(words) >= 2 and bool(_HEAD_WORD.fullmatch(words[-1])) and specific(words[:-1], lex)
+
+
 class FacilityRecognizer(EntityRecognizer):
     def __init__(self, lexicons: Lexicons | None = None) -> None:
         self.lex = lexicons or load_lexicons()
@@ -64,20 +87,6 @@ class FacilityRecognizer(EntityRecognizer):
 
     def load(self) -> None:
         pass
-
-    def _specific(self, words: list[str]) -> bool:
-        """At least one word that is not generic, a stop word or a clinical word ("Cancer Center" stays)."""
-        for w in words:
-            k = key(w).rstrip(".").removesuffix("'s").removesuffix("’s")
-            lex = self.lex
-            if not k or k in _GENERIC or k in STOP or k in lex.clinical or k in lex.clinical_if_head:
-                continue
-            if k in lex.clinical_words and not (k in lex.first_names or k in lex.last_names):
-                continue
-            if w.isupper() and len(w) <= 3:  # "ICU", "VA"
-                continue
-            return True
-        return False
 
     def analyze(self, text: str, entities=None, nlp_artifacts=None) -> list[RecognizerResult]:
         out = []
@@ -89,14 +98,14 @@ class FacilityRecognizer(EntityRecognizer):
             while len(words) > 2 and key(words[0]) in STOP and key(words[0]) not in ("st", "mt"):  # "St Brigid's" stays whole
                 start += len(words[0]) + 1
                 words = words[1:]
-            if self._specific(words[:-1]):
+            if specific(words[:-1], self.lex):
                 out.append(RecognizerResult(C.ADDRESS.value, start, m.end("name"), 0.75))
         for m in _LOWER_HEAD.finditer(text):
             words = m.group("name").split()
             while len(words) > 2 and key(words[0]) in STOP:
                 words = words[1:]
             capitals = [w for w in words if w[:1].isupper()]
-            if len(capitals) >= 2 and words[-1][:1].isupper() and key(words[0]) not in STOP and self._specific(words):
+            if len(capitals) >= 2 and words[-1][:1].isupper() and key(words[0]) not in STOP and specific(words, self.lex):
                 out.append(RecognizerResult(C.ADDRESS.value, m.end("name") - len(" ".join(words)), m.end(), 0.7))
         for m in _EMPLOYER_LABEL.finditer(text):  # "EMPLOYER IRVING PULP AND PAPER": the label joins the capitals
             name = _CUED_NAME.match(text, m.end())
@@ -108,7 +117,7 @@ class FacilityRecognizer(EntityRecognizer):
             if _EMPLOYER_CUE.search(before):
                 if key(words[-1]).rstrip(".") in STOP and len(words) == 1 or key(words[0]) in _NOT_EMPLOYER:
                     continue
-            elif not _CUE.search(before[-48:]) or key(words[0]) in STOP or not self._specific(words):
+            elif not _CUE.search(before[-48:]) or key(words[0]) in STOP or not specific(words, self.lex):
                 continue
             out.append(RecognizerResult(C.ADDRESS.value, m.start(), m.end(), 0.7))
         return out

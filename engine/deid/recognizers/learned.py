@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.deid._presidio import EntityRecognizer, RecognizerResult
 from engine.deid.lexicons import EPONYM_HEADS, Lexicons, key, load_lexicons
+from engine.deid.recognizers.facilities import named_facility
 from engine.deid.recognizers.locations import STATE_CODES, STATE_NAMES
 from engine.deid.recognizers.names import CREDENTIALS, PARTICLES, STOP
 from schemas.phi import PhiCategory as C
@@ -32,6 +33,7 @@ _TIME = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
 _HHMM = re.compile(r"(?:[01]\d|2[0-3])[0-5]\d")
 _AT_BEFORE = re.compile(r"(?i:\b(?:at|after|before|until|till|by|from)|@)\s*$")
 _NOT_A_DATE = re.compile(r"\d{1,2}(?:st|nd|rd|th)?|(?:[01]\d|2[0-3])[0-5]\d|\d{1,2}:\d{2}(?::\d{2})?")  # "Waterlow 14", "0815", "02:40"
+_AGE_PHRASE = re.compile(r"(?i:\b(?:yrs?|years?|y/?o)[- ]?old\b|-y/?o\b)")  # "102-yr-old": ages are the rules' job
 _SURROGATES = re.compile("[\ud800-\udfff]")  # lone surrogates cannot be hashed as UTF-8: one U+FFFD each keeps offsets
 _MONTHS = frozenset("jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july august "
                     "september october november december".split())
@@ -132,7 +134,8 @@ class NerRecognizer(EntityRecognizer):
         words = list(_WORDS.finditer(text, start, end))
         if not words:
             return False
-        after = _WORDS.search(text, end, min(len(text), end + 40))
+        possessive = text.startswith(("'s", "’s"), end)  # "Bell" of "Bell's palsy": the head comes after the "'s"
+        after = _WORDS.search(text, end + 2 * possessive, min(len(text), end + 40))
         head = key(after.group()) if after else ""
         for i, m in enumerate(words):
             k = key(m.group()).replace("’", "'").removesuffix("'s")
@@ -144,7 +147,8 @@ class NerRecognizer(EntityRecognizer):
             if k in lex.clinical_words and k not in lex.first_names and k not in lex.last_names:
                 continue
             nxt = key(words[i + 1].group()) if i + 1 < len(words) else head
-            if k in lex.clinical_if_head and (nxt in EPONYM_HEADS or nxt.rstrip("s") in EPONYM_HEADS or m.group().endswith(("'s", "’s"))):
+            owner = m.group().endswith(("'s", "’s")) or (possessive and i == len(words) - 1)
+            if k in lex.clinical_if_head and (nxt in EPONYM_HEADS or nxt.rstrip("s") in EPONYM_HEADS or owner):
                 continue
             return False
         return True
@@ -163,12 +167,13 @@ class NerRecognizer(EntityRecognizer):
         if category not in (C.NAME, C.ADDRESS):
             return True
         k = key(span).replace(".", "").strip()
-        if k in _CREDENTIAL_KEYS:
+        if k in _CREDENTIAL_KEYS or _AGE_PHRASE.search(span):
             return False
         if category is C.ADDRESS and (_TIME.fullmatch(span) or _HHMM.fullmatch(span) and _AT_BEFORE.search(text, 0, start)):
             return False  # "at 02:14", "at 0830": a time of day
-        if span.islower() and (category is C.ADDRESS or " " in span) and self._ordinary_words(text, start, end):
-            return False  # "moved here", "serial": lower-case ordinary words (a lone lower-case name after a cue stays)
+        if span.islower() and (category is C.ADDRESS or " " in span) and self._ordinary_words(text, start, end) \
+                and not (category is C.ADDRESS and named_facility(span.split(), self.lex)):
+            return False  # "moved here", "serial": lower-case ordinary words (a lone lower-case name after a cue, "sunset lodge" stay)
         if category is C.NAME and " " not in span and (_sentence_start(text, start) or span.islower() or _bracketed(text, start, end)) \
                 and self._ordinary_words(text, start, end):
             return False  # "Send urine ...", "Addendum", "(Somali)", "you guys": one ordinary word that no name list holds
