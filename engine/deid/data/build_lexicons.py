@@ -133,7 +133,7 @@ def world(geo_dir: Path, corpus_dirs: list[Path]) -> None:
 
     def fresh(words: set[str], known: set[str], min_len: int) -> list[str]:
         out = {}
-        for w in words:
+        for w in sorted(words):  # sorted: the same spelling wins for a key in every run ("Adelia" before "Adelía")
             k = plain(w).lower()
             if len(k) >= min_len and k not in ordinary and k not in known and w[0].isupper():
                 out.setdefault(k, w)
