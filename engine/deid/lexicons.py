@@ -55,10 +55,12 @@ class Lexicons:
 @lru_cache(maxsize=1)
 def load_lexicons() -> Lexicons:
     allow = _read("clinical_allowlist.txt")
-    cities = [key(c) for c in _read("us_cities.txt")]
+    # the world lists hold only words in no ordinary or clinical vocabulary (build_lexicons.world), so joining them
+    # to the US lists adds names and towns without making any ordinary word one
+    cities = [key(c) for c in _read("us_cities.txt") + _read("world_places.txt")]
     return Lexicons(
-        first_names=frozenset(key(w) for w in _read("first_names.txt")),
-        last_names=frozenset(key(w) for w in _read("last_names.txt")),
+        first_names=frozenset(key(w) for w in _read("first_names.txt") + _read("world_first_names.txt")),
+        last_names=frozenset(key(w) for w in _read("last_names.txt") + _read("world_last_names.txt")),
         cities=frozenset(cities),
         city_first_words=frozenset(c.split()[0] for c in cities),
         max_city_words=max(len(c.split()) for c in cities),

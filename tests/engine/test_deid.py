@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.deid import DeidConfig, Deidentifier, DeidError, DeidResult
-from engine.deid.lexicons import load_lexicons
+from engine.deid.lexicons import DATA_DIR, key, load_lexicons
 from engine.deid.recognizers import default_recognizers
 from schemas.phi import PLACEHOLDERS, PhiCategory
 
@@ -255,3 +255,23 @@ def test_deid_cli_text_and_ndjson(tmp_path, cli):
     bad.write_text('{"text": "ok"}\n{"text": 5}\n')
     done = cli("engine", "deid", str(bad))
     assert done.returncode == 2 and "bad.ndjson:2" in done.stderr
+
+
+def test_world_lexicons_add_names_and_towns_but_no_ordinary_or_clinical_word():
+    lex = load_lexicons()
+    world = {name: {line.strip().lower() for line in (DATA_DIR / f"{name}.txt").read_text(encoding="utf-8").splitlines() if line.strip()}
+             for name in ("world_first_names", "world_last_names", "world_places")}
+    assert min(len(words) for words in world.values()) > 10_000
+    eponym_words = {w for e in lex.eponyms for w in key(e).replace("-", " ").replace("'s", "").split()}
+    for name, words in world.items():
+        keys = {key(w) for w in words}
+        for vocabulary in (lex.common_words, lex.clinical_words, lex.clinical, lex.clinical_if_head, lex.ambiguous, eponym_words):
+            assert not keys & vocabulary, (name, sorted(keys & vocabulary)[:5])
+    assert {"karlovic", "oladipupo"} <= lex.last_names and "moramanga" in lex.cities
+
+
+def test_world_lexicons_reach_the_rules():
+    rules = Deidentifier(DeidConfig(model="rules"))
+    # a capitalised pair with one world-lexicon name ("Gift" is an ordinary word); a town of Madagascar without a cue
+    out = rules.deidentify("Seen today with Gift Oladipupo. Planning travel to Moramanga next month.").text
+    assert "Oladipupo" not in out and "Moramanga" not in out, out
