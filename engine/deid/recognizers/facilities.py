@@ -109,7 +109,8 @@ class FacilityRecognizer(EntityRecognizer):
                 out.append(RecognizerResult(C.ADDRESS.value, m.end("name") - len(" ".join(words)), m.end(), 0.7))
         for m in _EMPLOYER_LABEL.finditer(text):  # "EMPLOYER IRVING PULP AND PAPER": the label joins the capitals
             name = _CUED_NAME.match(text, m.end())
-            if name and key(name.group().split()[0]) not in _NOT_EMPLOYER and key(name.group().split()[0]) not in STOP:
+            first = key(name.group().split()[0]) if name else ""
+            if name and first not in _NOT_EMPLOYER and first not in STOP:
                 out.append(RecognizerResult(C.ADDRESS.value, name.start(), name.end(), 0.7))
         for m in _CUED_NAME.finditer(text):
             before = text[max(0, m.start() - 64) : m.start()]

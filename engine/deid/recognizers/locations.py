@@ -202,7 +202,6 @@ class CityRecognizer(EntityRecognizer):
             out.append(RecognizerResult(C.ADDRESS.value, m.start(), m.end(), 0.7))
         return out
 
-
     def _lower_cued_places(self, text: str) -> list[RecognizerResult]:
         """Places in lower case after a strong cue ("home in gateshead", "lives at sunset lodge in hallowell"): a city of
         the lexicon or a word no vocabulary holds, with a second such word when one follows."""
