@@ -21,7 +21,7 @@ from engine.deid.types import DeidConfig
 from schemas.cli import UserError, default_data_dir
 from trainer.data.importers.mtsamples import mtsamples_texts
 
-INDEPENDENT = ("handwritten-test", "handwritten-test2", "handwritten-test3", "handwritten-dev", "handwritten-dev2", "mimesis")  # written without the recognisers' generators
+INDEPENDENT = ("handwritten-test", "handwritten-test2", "handwritten-test3", "handwritten-test4", "handwritten-dev", "handwritten-dev2", "mimesis")  # written without the recognisers' generators
 HELD_OUT = tuple(f"handwritten-{split}" for split in HELD_OUT_SPLITS)
 
 
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ner-model-dir", type=Path, default=None,
                         help="NER pipeline to measure (default: the one shipped in engine/deid/model), e.g. a fresh trainer deid-model output")
     parser.add_argument("--handwritten", action=argparse.BooleanOptionalAction, default=True,
-                        help="the hand-written notes (test, test2, test3: held out; dev, dev2: used while building)")
+                        help="the hand-written notes (test, test2, test3, test4: held out; dev, dev2: used while building)")
     parser.add_argument("--mimesis", type=int, default=300, metavar="N", help="notes from the mimesis generator (0: skip)")
     parser.add_argument("--synthetic", type=int, default=500, metavar="N", help="synthetic notes (0: skip)")
     parser.add_argument("--mtsamples", type=int, default=500, metavar="N", help="MTSamples notes with planted PHI (0: skip)")
@@ -49,7 +49,7 @@ def gold_sets(args: argparse.Namespace) -> list[tuple[str, list]]:
         raise UserError("--synthetic, --mtsamples and --mimesis must be >= 0")
     sets = []
     if args.handwritten:
-        sets += [(f"handwritten-{split}", list(handwritten(split))) for split in ("test", "test2", "test3", "dev", "dev2")]
+        sets += [(f"handwritten-{split}", list(handwritten(split))) for split in ("test", "test2", "test3", "test4", "dev", "dev2")]
     if args.mimesis:
         sets.append(("mimesis", mimesis_notes(args.mimesis, args.seed)))
     if args.synthetic:

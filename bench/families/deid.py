@@ -78,7 +78,7 @@ def quality(deid, mimesis_n: int = MIMESIS_NOTES) -> dict[str, Any]:
     from bench.deid_eval.independent import handwritten, mimesis_notes
 
     sets = {"handwritten-test (held out)": list(handwritten("test")), "handwritten-test2 (held out)": list(handwritten("test2")),
-            "handwritten-test3 (held out)": list(handwritten("test3")),
+            "handwritten-test3 (held out)": list(handwritten("test3")), "handwritten-test4 (held out)": list(handwritten("test4")),
             "handwritten-dev": list(handwritten("dev")),
             f"mimesis ({mimesis_n} notes, seed 0)": mimesis_notes(mimesis_n, 0)}
     out = {}

@@ -56,9 +56,9 @@ def test_deid_eval_cli_writes_table_json_and_html(tmp_path, data_dir, cli):
     assert "goal handwritten-test" in done.stdout
     result = json.loads((tmp_path / "deid_eval.json").read_text())
     sets = result["models"][0]["sets"]
-    assert [s["name"] for s in sets] == [f"{n} [rules+ner]" for n in ("handwritten-test", "handwritten-test2", "handwritten-test3", "handwritten-dev", "handwritten-dev2", "mimesis", "synthetic", "mtsamples-planted")]
+    assert [s["name"] for s in sets] == [f"{n} [rules+ner]" for n in ("handwritten-test", "handwritten-test2", "handwritten-test3", "handwritten-test4", "handwritten-dev", "handwritten-dev2", "mimesis", "synthetic", "mtsamples-planted")]
     assert {s["name"]: s for s in sets}["mimesis [rules+ner]"]["categories"]["NAME"]["recall"] >= TARGET
-    assert set(result["models"][0]["goals"]) == {f"{n} [rules+ner]" for n in ("handwritten-test", "handwritten-test2", "handwritten-test3", "handwritten-dev", "handwritten-dev2", "mimesis")}
+    assert set(result["models"][0]["goals"]) == {f"{n} [rules+ner]" for n in ("handwritten-test", "handwritten-test2", "handwritten-test3", "handwritten-test4", "handwritten-dev", "handwritten-dev2", "mimesis")}
     assert "<mark class=" in (tmp_path / "deid_eval.html").read_text()
     missing = cli("bench", "deid-eval", "--synthetic", "0", "--data-dir", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "MTSamples not found" in missing.stderr

@@ -17,6 +17,7 @@ FLOOR_HANDWRITTEN_TEST = 0.94  # measured 0.969 (shipped model)
 FLOOR_MIMESIS = 0.98  # measured 1.000 on these 60 notes (0.979 before the third round, 0.858 with the first model)
 FLOOR_HANDWRITTEN_TEST2 = 0.93  # measured 0.965 (second held-out set; 0.950 before the third round's rules, 0.955 before the fourth)
 FLOOR_HANDWRITTEN_TEST3 = 0.80  # measured 0.838 (third held-out set, round 5, before that round's changes)
+FLOOR_HANDWRITTEN_TEST4 = 0.89  # measured 0.917 (fourth held-out set, round 7, written by someone who never read the recognisers)
 FLOOR_HANDWRITTEN_DEV2 = 0.92  # measured 0.947 (second development set; 0.742 before the fourth round's rules)
 FLOOR_NAME_HANDWRITTEN_TEST = 0.90  # measured 0.957
 
@@ -38,7 +39,7 @@ def test_markup_parses_into_text_and_spans():
 
 
 def test_handwritten_sets_are_demanding_and_well_formed():
-    for split, min_spans in (("dev", 110), ("dev2", 200), ("test", 110), ("test2", 150), ("test3", 150)):
+    for split, min_spans in (("dev", 110), ("dev2", 200), ("test", 110), ("test2", 150), ("test3", 150), ("test4", 220)):
         notes = handwritten(split)
         labels = [lab for n in notes for lab in n.labels]
         assert len(notes) >= 20 and len(labels) >= min_spans
@@ -65,21 +66,17 @@ def test_recall_on_held_out_handwritten_notes(deid):
     assert isinstance(g["met"], bool) and 0 < g["overall_precision"] <= 1
 
 
-def test_recall_on_second_held_out_set(deid):
-    report = evaluate(deid, handwritten("test2"), "handwritten-test2")
+@pytest.mark.parametrize(("split", "floor", "perfect"), [
+    ("test2", FLOOR_HANDWRITTEN_TEST2, ("PHONE", "ID", "EMAIL", "URL", "IP")),
+    ("test3", FLOOR_HANDWRITTEN_TEST3, ("PHONE", "EMAIL", "URL", "IP")),
+    ("test4", FLOOR_HANDWRITTEN_TEST4, ("ID", "EMAIL", "URL", "IP")),
+])
+def test_recall_on_later_held_out_sets(deid, split, floor, perfect):
+    report = evaluate(deid, handwritten(split), f"handwritten-{split}")
     overall = report.overall()
     # figures only: the held-out notes' errors are never printed (they would guide the next change)
-    assert overall.caught / overall.gold >= FLOOR_HANDWRITTEN_TEST2, f"recall {overall.caught}/{overall.gold}"
-    for label in ("PHONE", "ID", "EMAIL", "URL", "IP"):
-        assert report.recall(label) == 1.0, f"{label} recall {report.recall(label):.3f}"
-
-
-def test_recall_on_third_held_out_set(deid):
-    report = evaluate(deid, handwritten("test3"), "handwritten-test3")
-    overall = report.overall()
-    # figures only, as for test2: the held-out notes' errors are never printed
-    assert overall.caught / overall.gold >= FLOOR_HANDWRITTEN_TEST3, f"recall {overall.caught}/{overall.gold}"
-    for label in ("PHONE", "EMAIL", "URL", "IP"):
+    assert overall.caught / overall.gold >= floor, f"recall {overall.caught}/{overall.gold}"
+    for label in perfect:  # the categories measured at 1.0 (docs/deid.md)
         assert report.recall(label) == 1.0, f"{label} recall {report.recall(label):.3f}"
 
 
