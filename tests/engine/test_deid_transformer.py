@@ -3,6 +3,9 @@ cue is found, eponyms stay, offsets are exact in short and long (windowed) notes
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from engine.deid import DeidConfig, Deidentifier
@@ -69,3 +72,10 @@ def test_shared_filter_drops_punctuation_ratios_and_hyphenated_clinical_words(mo
     assert not model._keep("Steri-Strips noted.", 0, 12, C.NAME)  # a protected word joined to an ordinary one
     assert model._keep("Then Wilson-Hope called.", 5, 16, C.NAME)  # a surname that is an eponym only before a head noun
     assert not model._keep("at Converse. Vitals stable.", 13, 19, C.ADDRESS)  # one ordinary word opening a sentence
+
+
+def test_served_without_torch():
+    code = ("import sys; from engine.deid import Deidentifier, DeidConfig; d = Deidentifier(DeidConfig(model='rules+transformer')); "
+            "d.deidentify('Sione Taufa called.'); assert 'torch' not in sys.modules, 'torch loaded'; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-2000:]
