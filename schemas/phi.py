@@ -5,8 +5,14 @@ builder (trainer), which keeps every placeholder as one token so it is never spl
 from __future__ import annotations
 
 from enum import Enum
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# The de-identifier's settings (engine ``DeidConfig.model``, ``ICDCODER_ENGINE_DEID_MODEL``, the CLIs): the rules alone,
+# or the rules with learned recognisers beside them (union): the spaCy NER ("ner"), the fine-tuned MiniLM ("transformer").
+DeidModel = Literal["rules+ner", "rules", "rules+transformer", "rules+ner+transformer"]
+DEID_MODELS: tuple[str, ...] = get_args(DeidModel)
 
 
 class PhiCategory(str, Enum):

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.cli import UserError
+from schemas.phi import DeidModel
 from schemas.secrets import mask_all
 
 ENV_PREFIX = "ICDCODER_"
@@ -184,8 +185,9 @@ class EngineSettings(BaseSettings):
     deid_date_shift: bool = False  # shift dates consistently per patient instead of "[DATE]"
     deid_date_shift_salt: SecretStr | None = None  # required when deid_date_shift is on
     # "rules+ner": rules and the learned NER pipeline (recall on unseen PHI; ~2x the CPU per note, docs/deid.md);
-    # "rules": the rules alone (faster, misses names and places without cues)
-    deid_model: Literal["rules", "rules+ner"] = "rules+ner"
+    # "rules": the rules alone (faster, misses names and places without cues); "rules+transformer" and
+    # "rules+ner+transformer": with the fine-tuned MiniLM recogniser (docs/deid.md, "Seventh round": its cost and figures)
+    deid_model: DeidModel = "rules+ner"
     worklist_priority: Literal["oldest", "confidence", "uncertain"] = "oldest"
     worklist_lease_s: float = Field(900.0, gt=0)  # a claimed item returns to the queue after this
     # Liveness: /livez turns 503 when a batch in hand has made no progress for this long (a dependency that

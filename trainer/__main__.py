@@ -18,6 +18,7 @@ COMMANDS = [
     Command("evaluate", "trainer.cli.evaluate", "evaluate a fine-tuned model as the paper does (AUC, F1, P@k, MAP, frequency bins)", threads=AUTO),
     Command("explain", "trainer.cli.explain", "render a note's XML attention for a code as HTML and the encoder's attention heads as PNG", threads=AUTO),
     Command("deid-model", "trainer.cli.deid_model", "train the PHI NER pipeline engine.deid ships (spaCy, CPU) and write its data card", threads=AUTO),
+    Command("deid-transformer", "trainer.cli.deid_transformer", "fine-tune MiniLM for PHI token classification and write the ONNX recogniser engine.deid ships", threads="1"),
     Command("export", "trainer.cli.export", "export a fine-tuned model to a Triton model repository (ONNX, config.pbtxt, metadata)", threads=AUTO),
 ]
 

@@ -19,6 +19,7 @@ from bench.families.deid import measure, notes_of_words
 from engine.deid.deidentifier import Deidentifier
 from engine.deid.types import DeidConfig
 from schemas.cli import UserError, default_data_dir
+from schemas.phi import DEID_MODELS
 from trainer.data.importers.mtsamples import mtsamples_texts
 
 INDEPENDENT = ("handwritten-test", "handwritten-test2", "handwritten-test3", "handwritten-test4", "handwritten-dev", "handwritten-dev2", "mimesis")  # written without the recognisers' generators
@@ -26,12 +27,17 @@ HELD_OUT = tuple(f"handwritten-{split}" for split in HELD_OUT_SPLITS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", choices=("rules+ner", "rules", "both"), default="rules+ner",
-                        help="de-identifier to measure: rules + learned NER (the default), rules alone, or both")
+    parser.add_argument("--model", choices=(*DEID_MODELS, "both", "all"), default="rules+ner",
+                        help="de-identifier to measure: rules + learned NER (the default), rules alone, rules + transformer, "
+                             "rules + both models; 'both' = rules+ner and rules, 'all' = every setting")
     parser.add_argument("--ner-model-dir", type=Path, default=None,
                         help="NER pipeline to measure (default: the one shipped in engine/deid/model), e.g. a fresh trainer deid-model output")
+    parser.add_argument("--transformer-model-dir", type=Path, default=None,
+                        help="transformer recogniser to measure (default: engine/deid/transformer), e.g. a fresh trainer deid-transformer output")
     parser.add_argument("--handwritten", action=argparse.BooleanOptionalAction, default=True,
                         help="the hand-written notes (test, test2, test3, test4: held out; dev, dev2: used while building)")
+    parser.add_argument("--held-out", action=argparse.BooleanOptionalAction, default=True,
+                        help="with the hand-written notes, also the held-out ones (--no-held-out while choosing settings)")
     parser.add_argument("--mimesis", type=int, default=300, metavar="N", help="notes from the mimesis generator (0: skip)")
     parser.add_argument("--synthetic", type=int, default=500, metavar="N", help="synthetic notes (0: skip)")
     parser.add_argument("--mtsamples", type=int, default=500, metavar="N", help="MTSamples notes with planted PHI (0: skip)")
@@ -49,7 +55,8 @@ def gold_sets(args: argparse.Namespace) -> list[tuple[str, list]]:
         raise UserError("--synthetic, --mtsamples and --mimesis must be >= 0")
     sets = []
     if args.handwritten:
-        sets += [(f"handwritten-{split}", list(handwritten(split))) for split in ("test", "test2", "test3", "test4", "dev", "dev2")]
+        splits = ("test", "test2", "test3", "test4", "dev", "dev2") if args.held_out else ("dev", "dev2")
+        sets += [(f"handwritten-{split}", list(handwritten(split))) for split in splits]
     if args.mimesis:
         sets.append(("mimesis", mimesis_notes(args.mimesis, args.seed)))
     if args.synthetic:
@@ -64,10 +71,10 @@ def gold_sets(args: argparse.Namespace) -> list[tuple[str, list]]:
 
 def run(args: argparse.Namespace) -> int:
     sets = gold_sets(args)
-    models = ("rules+ner", "rules") if args.model == "both" else (args.model,)
+    models = {"both": ("rules+ner", "rules"), "all": DEID_MODELS}.get(args.model, (args.model,))
     results, all_reports, examples = [], [], []
     for model in models:
-        deid = Deidentifier(DeidConfig(model=model, ner_model_dir=args.ner_model_dir))
+        deid = Deidentifier(DeidConfig(model=model, ner_model_dir=args.ner_model_dir, transformer_model_dir=args.transformer_model_dir))
         reports: list[EvalReport] = []
         timings = {}
         for name, notes in sets:

@@ -11,6 +11,7 @@ from pathlib import Path
 from engine.deid.deidentifier import Deidentifier
 from engine.deid.types import DeidConfig, DeidError
 from schemas.cli import UserError
+from schemas.phi import DEID_MODELS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("auto", "text", "ndjson"), default="auto",
                         help="auto: NDJSON when the file ends in .ndjson/.jsonl or every line is a JSON object")
     parser.add_argument("--spans", action="store_true", help="also print the redactions (offsets and categories)")
-    parser.add_argument("--model", choices=("rules+ner", "rules"), default="rules+ner",
-                        help="rules and the learned NER pipeline (default), or the rules alone (faster, lower recall)")
+    parser.add_argument("--model", choices=DEID_MODELS, default="rules+ner",
+                        help="rules and the learned NER pipeline (default), the rules alone (faster, lower recall), or with the "
+                             "fine-tuned MiniLM recogniser (rules+transformer, rules+ner+transformer; slower)")
 
 
 def decode(data: bytes) -> str:

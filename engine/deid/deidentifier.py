@@ -48,7 +48,7 @@ class Deidentifier:
         if recognizers is not None:
             self.recognizers = list(recognizers)
         else:
-            self.recognizers = default_recognizers(self.config.model, self.config.ner_model_dir)
+            self.recognizers = default_recognizers(self.config.model, self.config.ner_model_dir, self.config.transformer_model_dir)
         self.registry = RecognizerRegistry(recognizers=self.recognizers, supported_languages=["en"])
         self._analyzer: AnalyzerEngine | None = None
         self._lock = threading.Lock()

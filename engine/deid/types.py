@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from schemas.phi import PhiCategory, PhiSpan
+from schemas.phi import DEID_MODELS, DeidModel, PhiCategory, PhiSpan
 
 
 class DeidError(Exception):
@@ -26,15 +25,17 @@ class DeidConfig:
     spacy_cache_dir: Path | None = None  # blank spaCy pipeline for Presidio; default ~/.cache/icd-coder
     presidio_engine: bool = False  # run through Presidio's AnalyzerEngine (slower; same recognizers)
     # "rules+ner": the rules and the learned NER pipeline (engine/deid/model), union of both (default);
-    # "rules": the rules alone (faster, far lower recall on names/places no lexicon knows: docs/deid.md)
-    model: Literal["rules", "rules+ner"] = "rules+ner"
+    # "rules": the rules alone (faster, far lower recall on names/places no lexicon knows: docs/deid.md);
+    # "rules+transformer", "rules+ner+transformer": with the fine-tuned MiniLM recogniser (engine/deid/transformer)
+    model: DeidModel = "rules+ner"
     ner_model_dir: Path | None = None  # default: the pipeline shipped in engine/deid/model
+    transformer_model_dir: Path | None = None  # default: the recogniser shipped in engine/deid/transformer
 
     def __post_init__(self) -> None:
         if self.date_shift and not self.date_shift_salt:
             raise ValueError("DeidConfig.date_shift needs a non-empty date_shift_salt")
-        if self.model not in ("rules", "rules+ner"):
-            raise ValueError(f"DeidConfig.model must be 'rules' or 'rules+ner', not {self.model!r}")
+        if self.model not in DEID_MODELS:
+            raise ValueError(f"DeidConfig.model must be one of {', '.join(DEID_MODELS)}, not {self.model!r}")
         if self.max_shift_days < 1:
             raise ValueError("DeidConfig.max_shift_days must be >= 1")
 

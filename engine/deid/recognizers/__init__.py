@@ -1,6 +1,7 @@
 """The recognizers the de-identifier runs: Presidio's own for e-mail, MAC address and card numbers, plus
 ours for names, dates, ages, identifiers, places, URLs and IP addresses. All are Presidio ``EntityRecognizer``s
-none needs an NLP model; plus the learned NER pipeline (``learned``) unless the configuration says rules only."""
+none needs an NLP model; plus the learned recognisers the configuration names: the spaCy NER pipeline (``learned``),
+the fine-tuned MiniLM (``transformer``)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return None
 
 
-def default_recognizers(model: str = "rules", ner_model_dir=None) -> list[EntityRecognizer]:
-    """The rules; with ``model="rules+ner"`` also the learned NER pipeline (union of both)."""
+def default_recognizers(model: str = "rules", ner_model_dir=None, transformer_model_dir=None) -> list[EntityRecognizer]:
+    """The rules; with ``model="rules+ner"`` also the learned NER pipeline, with ``"rules+transformer"`` the fine-tuned
+    MiniLM recogniser, with ``"rules+ner+transformer"`` both (the union of all)."""
     rules = [
         OfflineEmailRecognizer(),
         web_recognizer(),
@@ -46,8 +48,13 @@ def default_recognizers(model: str = "rules", ner_model_dir=None) -> list[Entity
         FacilityRecognizer(),
         NameRecognizer(),
     ]
-    if model == "rules+ner":
+    learned = model.split("+")[1:]
+    if "ner" in learned:
         from engine.deid.recognizers.learned import NerRecognizer
 
         rules.append(NerRecognizer(ner_model_dir))
+    if "transformer" in learned:
+        from engine.deid.recognizers.transformer import TransformerRecognizer
+
+        rules.append(TransformerRecognizer(transformer_model_dir))
     return rules

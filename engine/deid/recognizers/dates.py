@@ -44,7 +44,7 @@ _RATIO_AFTER = re.compile(
 )
 
 
-def _bare_month_day(m: re.Match[str]) -> bool:
+def bare_month_day(m: re.Match[str]) -> bool:
     if not _valid_md(m):
         return False
     text = m.string
@@ -76,7 +76,7 @@ DATE_RULES = (
     rule(rf"{_NB}(?:0?[1-9]|1[0-2])[/-](?:1[89]|20)\d\d{_NA}", C.DATE),
     # 3/14 with a date word before it ("on 3/14", "DOB: 3/14"), or alone when it does not read as a ratio
     rule(rf"{_NB}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){_NA}", C.DATE, accept=_valid_mdy, before=_DATE_CONTEXT),
-    rule(rf"{_NB}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){_NA}", C.DATE, 0.6, accept=_bare_month_day),
+    rule(rf"{_NB}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}}){_NA}", C.DATE, 0.6, accept=bare_month_day),
     # 3/14-3/16 after a date word; 04/03 (both zero-padded: not a ratio or a score)
     rule(rf"{_NB}(?P<a>\d{{1,2}})/(?P<b>\d{{1,2}})\s*-\s*\d{{1,2}}/\d{{1,2}}{_NA}", C.DATE, accept=_valid_mdy, before=_DATE_CONTEXT),
     rule(rf"{_NB}(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01]){_NA}", C.DATE),

@@ -1,5 +1,6 @@
 """The learned recogniser: a spaCy NER pipeline (CNN tok2vec, thinc on numpy: no torch) trained by
-``python -m trainer deid-model`` and shipped as package data in ``engine/deid/model`` with its data card.
+``python -m trainer deid-model`` and shipped as package data in ``engine/deid/model`` with its data card; and the
+output filter every learned recogniser shares (``LearnedRecognizer``; the fine-tuned MiniLM of ``transformer`` too).
 
 It finds what rules cannot: names with no cue ("Babatunde Olatunji called ..."), lower-case names, places
 and facilities no lexicon knows. The rules keep formats, checksums and context words; the de-identifier
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from engine.deid._presidio import EntityRecognizer, RecognizerResult
 from engine.deid.lexicons import EPONYM_HEADS, Lexicons, key, load_lexicons
+from engine.deid.recognizers.dates import bare_month_day
 from engine.deid.recognizers.facilities import named_facility
 from engine.deid.recognizers.locations import STATE_CODES, STATE_NAMES
 from engine.deid.recognizers.names import CREDENTIALS, PARTICLES, STOP
@@ -33,6 +35,7 @@ _TIME = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
 _HHMM = re.compile(r"(?:[01]\d|2[0-3])[0-5]\d")
 _AT_BEFORE = re.compile(r"(?i:\b(?:at|after|before|until|till|by|from)|@)\s*$")
 _NOT_A_DATE = re.compile(rf"\d{{1,2}}(?:st|nd|rd|th)?|{_HHMM.pattern}|{_TIME.pattern}")  # "Waterlow 14", "0815", "02:40"
+_MONTH_DAY = re.compile(r"(?P<a>\d{1,3})/(?P<b>\d{1,3})")  # "3/11", or a ratio: "148/82", "Apgar 8/9" (the date rules decide)
 _AGE_PHRASE = re.compile(r"(?i:\b(?:yrs?|years?|y/?o)[- ]?old\b|-y/?o\b)")  # "102-yr-old": ages are the rules' job
 _SURROGATES = re.compile("[\ud800-\udfff]")  # lone surrogates cannot be hashed as UTF-8: one U+FFFD each keeps offsets
 _MONTHS = frozenset("jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july august "
@@ -111,22 +114,20 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     return out
 
 
-class NerRecognizer(EntityRecognizer):
-    """Stateless between calls; one lock around the pipeline, whose thread safety spaCy does not promise."""
+class LearnedRecognizer(EntityRecognizer):
+    """What every learned recogniser shares: its raw entities go through the same output filter (trimming,
+    whole hyphenated words, states, clinical and ordinary words dropped). Subclasses yield raw entities."""
 
-    def __init__(self, model_dir: Path | None = None, lexicons: Lexicons | None = None) -> None:
-        self.model_dir = Path(model_dir) if model_dir else MODEL_DIR
-        if not (self.model_dir / "config.cfg").is_file():
-            raise FileNotFoundError(f"no NER pipeline at {self.model_dir} (train one: python -m trainer deid-model)")
-        import spacy
-
-        self.nlp = spacy.load(self.model_dir)
+    def __init__(self, name: str, lexicons: Lexicons | None = None) -> None:
         self.lex = lexicons or load_lexicons()
-        self._lock = threading.Lock()
-        super().__init__(supported_entities=sorted({c.value for c in LABELS.values()}), name="DeidNerRecognizer")
+        super().__init__(supported_entities=sorted({c.value for c in LABELS.values()}), name=name)
 
     def load(self) -> None:
         pass
+
+    def entities(self, text: str) -> list[tuple[int, int, str]]:
+        """Raw (start, end, label) in ``text``'s offsets; labels outside ``LABELS`` are ignored."""
+        raise NotImplementedError
 
     def _clinical_only(self, text: str, start: int, end: int) -> bool:
         """Every word of the entity is a protected clinical word (or a stop word)."""
@@ -144,6 +145,8 @@ class NerRecognizer(EntityRecognizer):
                 continue
             if len(parts) > 1 and all(p in lex.clinical or p in lex.clinical_if_head or len(p) <= 2 for p in parts):
                 continue  # "Mallory-Weiss", "Roux-en-Y"
+            if len(parts) > 1 and any(p in lex.clinical for p in parts) and all(p in lex.clinical or len(p) <= 2 or self._ordinary(p) for p in parts):
+                continue  # "Steri-Strips": a protected word joined to ordinary words
             if k in lex.clinical_words and k not in lex.first_names and k not in lex.last_names:
                 continue
             nxt = key(words[i + 1].group()) if i + 1 < len(words) else head
@@ -153,16 +156,24 @@ class NerRecognizer(EntityRecognizer):
             return False
         return True
 
+    def _ordinary(self, k: str) -> bool:
+        """An ordinary English or clinical word (a key) that no name lexicon holds."""
+        return k in self.lex.common_words and k not in self.lex.first_names and k not in self.lex.last_names
+
     def _ordinary_words(self, text: str, start: int, end: int) -> bool:
         """Every word of the entity is an ordinary English or clinical word and no lexicon name ("moved here",
         "Send", "Addendum")."""
-        lex = self.lex
         keys = [key(m.group()).replace("’", "'").removesuffix("'s") for m in _WORDS.finditer(text, start, end)]
-        return bool(keys) and all(k in lex.common_words and k not in lex.first_names and k not in lex.last_names for k in keys)
+        return bool(keys) and all(self._ordinary(k) for k in keys)
 
     def _keep(self, text: str, start: int, end: int, category: C) -> bool:
         span = text[start:end]
+        if not any(c.isalnum() for c in span):
+            return False  # punctuation alone (".")
         if category is C.DATE:
+            month_day = _MONTH_DAY.fullmatch(text, start, end)
+            if month_day and not bare_month_day(month_day):
+                return False  # a ratio or score read as the date rules read it ("BP 148/82", "Apgar 8/9")
             return not _NOT_A_DATE.fullmatch(span)  # a day number or a time of day alone is no date element
         if category not in (C.NAME, C.ADDRESS):
             return True
@@ -174,9 +185,9 @@ class NerRecognizer(EntityRecognizer):
         if span.islower() and (category is C.ADDRESS or " " in span) and self._ordinary_words(text, start, end) \
                 and not (category is C.ADDRESS and named_facility(span.split(), self.lex)):
             return False  # "moved here", "serial": lower-case ordinary words (a lone lower-case name after a cue, "sunset lodge" stay)
-        if category is C.NAME and " " not in span and (_sentence_start(text, start) or span.islower() or _bracketed(text, start, end)) \
+        if " " not in span and (_sentence_start(text, start) or category is C.NAME and (span.islower() or _bracketed(text, start, end))) \
                 and self._ordinary_words(text, start, end):
-            return False  # "Send urine ...", "Addendum", "(Somali)", "you guys": one ordinary word that no name list holds
+            return False  # "Send urine ...", "Addendum", "Vitals stable", "(Somali)", "you guys": one ordinary word no name list holds
         if category is C.NAME and " " not in span and span.isupper() and (len(span) <= 4 and k not in self.lex.first_names
                                                                            and k not in self.lex.last_names or k in self.lex.ambiguous):
             return False  # "ERCP", "EVAL", "FALLS" in a capitalised note: an acronym or an ordinary word
@@ -186,20 +197,39 @@ class NerRecognizer(EntityRecognizer):
 
     def analyze(self, text: str, entities=None, nlp_artifacts=None) -> list[RecognizerResult]:
         out = []
+        for raw_start, raw_end, label in self.entities(text):
+            category = LABELS.get(label)
+            if category is None:
+                continue
+            start, end = trim(text, raw_start, raw_end, category)
+            if category in (C.NAME, C.ADDRESS) and end > start:
+                start, end = whole_words(text, start, end)
+            if category is C.ADDRESS:  # "Rochester, New York": the state may stay (Safe Harbor)
+                cut = _TRAILING_STATE.search(text, start, end)
+                end = cut.start() if cut and cut.start() > start else end
+            if end <= start or not self._keep(text, start, end, category):
+                continue
+            out.append(RecognizerResult(category.value, start, end, 0.7))
+        return out
+
+
+class NerRecognizer(LearnedRecognizer):
+    """Stateless between calls; one lock around the pipeline, whose thread safety spaCy does not promise."""
+
+    def __init__(self, model_dir: Path | None = None, lexicons: Lexicons | None = None) -> None:
+        self.model_dir = Path(model_dir) if model_dir else MODEL_DIR
+        if not (self.model_dir / "config.cfg").is_file():
+            raise FileNotFoundError(f"no NER pipeline at {self.model_dir} (train one: python -m trainer deid-model)")
+        import spacy
+
+        self.nlp = spacy.load(self.model_dir)
+        self._lock = threading.Lock()
+        super().__init__("DeidNerRecognizer", lexicons)
+
+    def entities(self, text: str) -> list[tuple[int, int, str]]:
+        out = []
         for offset, chunk in _chunks(text):
             with self._lock:
                 doc = self.nlp(_SURROGATES.sub("\ufffd", chunk))
-            for ent in doc.ents:
-                category = LABELS.get(ent.label_)
-                if category is None:
-                    continue
-                start, end = trim(text, offset + ent.start_char, offset + ent.end_char, category)
-                if category in (C.NAME, C.ADDRESS) and end > start:
-                    start, end = whole_words(text, start, end)
-                if category is C.ADDRESS:  # "Rochester, New York": the state may stay (Safe Harbor)
-                    cut = _TRAILING_STATE.search(text, start, end)
-                    end = cut.start() if cut and cut.start() > start else end
-                if end <= start or not self._keep(text, start, end, category):
-                    continue
-                out.append(RecognizerResult(category.value, start, end, 0.7))
+            out += [(offset + ent.start_char, offset + ent.end_char, ent.label_) for ent in doc.ents]
         return out
