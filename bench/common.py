@@ -52,6 +52,7 @@ class BenchSizes:
     quality_presets: tuple[str, ...] = ()  # only these TABLE2_PRESETS rows; empty: every row
     bigru: dict[str, int] = field(default_factory=lambda: {"embedding_dim": 300, "gru_hidden": 256, "attention_heads": 50, "attention_dim": 128})
     description_candidates: str = "billable"  # the description scorer's candidates besides the label space (trainer.describe.catalogue.SCOPES)
+    description_tune_steps: int = 0  # the sentence encoder's tuning (trainer fuse): 0 = its default epochs, else a cap on steps
     # speed
     speed_encoder: str = "cpu"  # encoder size of the model the speed benchmarks run
     speed_notes: int = 200  # MTSamples notes per speed measurement
@@ -72,7 +73,7 @@ QUICK = BenchSizes(
     pretrain_encoder="tiny", pretrain_phases=((64, 300), (128, 100)), pretrain_tokens_per_step=2048, minilm_mlm_steps=0,
     finetune_epochs=1, finetune_max_steps=150, finetune_patience=0, encoder_lr=1e-3, bert_lengths=(128,), finetuned_bert=False, prepare_deid=False,
     logreg_max_features=10_000, bigru={"embedding_dim": 64, "gru_hidden": 64, "attention_heads": 8, "attention_dim": 32},
-    description_candidates="categories", speed_encoder="tiny", speed_notes=60, speed_lengths=(128, 256, 512), speed_repeats=3, training_steps=10,
+    description_candidates="categories", description_tune_steps=10, speed_encoder="tiny", speed_notes=60, speed_lengths=(128, 256, 512), speed_repeats=3, training_steps=10,
     deid_notes=100, pipeline_notes=48, workbench_seconds=20.0,
 )
 

@@ -32,6 +32,8 @@ def training_steps(out: Path, codiesp: Path | None = None) -> dict[str, Step]:
     train_notes = str(split_path(data, "train"))
     # the demo's budget: the label space's categories, not all 75k billable codes
     candidates = "billable" if codiesp else "categories"
+    # the sentence encoder's tuning: 2 epochs on CodiEsp (docs/descriptions.md); templated synthetic sentences need few steps
+    tune = () if codiesp else ("--tune-max-steps", "30")
     steps = [
         Step("prepare", data / "labels.json", ("prepare", *source, "--out", str(data), "--min-train-positives", min_positives)),
         Step("vocab", out / "vocab" / "tokenizer.json",
@@ -48,6 +50,6 @@ def training_steps(out: Path, codiesp: Path | None = None) -> dict[str, Step]:
              ("finetune", "--data", str(data), "--preset", "bert-xml-512", "--encoder", str(out / "pretrain" / "model"), "--max-length", "128",
               "--epochs", "15", "--patience", "3", "--batch-size", "32", "--lr", "2e-3", "--head-lr", "2e-3", "--precision", "auto", "--out", str(out / "run"))),
         Step("fuse", out / "run" / "fusion.json",
-             ("fuse", "--run", str(out / "run"), "--data", str(data), "--candidates", candidates, "--cache", str(out / "cache"))),
+             ("fuse", "--run", str(out / "run"), "--data", str(data), "--candidates", candidates, "--cache", str(out / "cache"), *tune)),
     ]
     return {step.name: step for step in steps}

@@ -123,11 +123,13 @@ def fuse_served(cfg: BenchConfig, art: Artifacts, run_dir: Path) -> None:
     import torch
 
     from trainer.describe.fuse import FuseOptions, fuse_run, has_descriptions
+    from trainer.describe.tune import TuneOptions
 
     if has_descriptions(run_dir):
         return
     torch.set_num_threads(cfg.threads)
-    fuse_run(run_dir, art.dataset, FuseOptions(cache_dir=art.cfg.work_dir / "cache", candidates=cfg.sizes.description_candidates))
+    fuse_run(run_dir, art.dataset, FuseOptions(cache_dir=art.cfg.work_dir / "cache", candidates=cfg.sizes.description_candidates,
+                                               tune=TuneOptions(max_steps=cfg.sizes.description_tune_steps)))
 
 
 KEEP = ("notes", "codes", "codes_with_positives", "micro_auc", "macro_auc", "macro_auc_codes", "map", "map_notes", "micro_f1", "macro_f1",

@@ -31,6 +31,7 @@ def fused_run(tmp_path_factory, synthetic_notes, tiny_tokenizer_dir):
     from trainer.data.dataset import load_label_space, load_split
     from trainer.data.prepare import PrepareConfig, prepare_dataset
     from trainer.describe.fuse import FuseOptions, fuse_run
+    from trainer.describe.tune import TuneOptions
 
     data = tmp_path_factory.mktemp("fused_dataset")
     prepare_dataset(PrepareConfig(out=data, synthetic=len(synthetic_notes), seed=0, deid=False, show_progress=False, min_train_positives=MIN_POSITIVES))
@@ -40,7 +41,8 @@ def fused_run(tmp_path_factory, synthetic_notes, tiny_tokenizer_dir):
     assert outside, "the fixture needs codes outside the label space"
     # candidates: the label space plus every other code of the training notes (fuse_run adds them; the served
     # model also has every billable code)
-    fuse_run(run, data, FuseOptions(candidates="labels", progress=False))
+    # a few tuning steps: the exported scorer must carry the tuned encoder, not the shipped one
+    fuse_run(run, data, FuseOptions(candidates="labels", progress=False, tune=TuneOptions(max_steps=4)))
     return run, data, set(labels.codes)
 
 
@@ -114,6 +116,17 @@ def test_engine_fuses_as_pytorch(fused_run, local_results):
         if np.all(np.abs(gaps) > 5e-3):  # no near-ties at the top: the order must be the same
             assert engine_top == top
     assert compared >= NOTES
+
+
+def test_the_version_names_its_tuned_sentence_encoder(fused_run, fused_repo):
+    """The tuned encoder is saved with the run and named in metadata.json (the parity test above runs it)."""
+    from trainer.describe.fuse import load_descriptions
+    from trainer.describe.model import TUNED_ENCODER_NAME
+
+    fusion = load_descriptions(fused_run[0]).fusion
+    assert fusion.encoder_tuning is not None and fusion.encoder_tuning.steps == 4
+    assert (fused_run[0] / "descriptions" / "encoder" / "config.json").is_file()
+    assert load_runtime(fused_repo, MODEL).metadata.description_scorer.encoder == TUNED_ENCODER_NAME
 
 
 def test_a_code_outside_the_label_space_is_suggested_with_its_sentence(fused_run, local_results):

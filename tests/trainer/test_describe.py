@@ -122,6 +122,28 @@ def test_selection_prefers_the_informative_term():
     assert f1 == pytest.approx(2 * 3 / (3 + 4)) and 0 < threshold < 1  # 3 of 4 gold codes at the best cut (Z99 is no candidate)
 
 
+def test_the_served_selection_is_never_below_the_one_without_the_classifier():
+    """A classifier that ranks every note's codes backwards: the served combination, started again from the weights
+    chosen without it, keeps at least their MAP on the selection notes (a single ascent from START need not)."""
+    from trainer.describe.build import ScoredNotes
+    from trainer.describe.select import Components, select_fusion
+
+    codes = ("A00", "B00", "C00")
+    hits = [NoteDescriptions(np.array([0, 1, 2]), np.array(s, np.float32), np.array([0, 0, 0])) for s in ([0.9, 0.2, 0.1], [0.1, 0.8, 0.3], [0.2, 0.1, 0.7])]
+    empty = NoteDescriptions(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64))
+    probs = np.array([[0.0, 0.9, 0.95], [0.95, 0.0, 0.9], [0.9, 0.95, 0.0]], np.float32)
+    components = Components(codes, ScoredNotes(hits, [empty] * 3, [None] * 3, []),
+                            Neighbours(np.zeros((0, 2), np.float32), np.array([0]), np.zeros(0, np.int64)), probs, np.arange(3))
+    gold = [("A00",), ("B00",), ("C00",)]
+    without = select_fusion(components, gold, "test notes", "without_classifier")
+    assert without.selection["official_map"] == pytest.approx(1.0)
+    # no ascent steps (rounds=0): what is left is the choice between the two starts
+    assert select_fusion(components, gold, "test notes", "served", rounds=0).selection["official_map"] < 1.0  # START trusts the classifier
+    served = select_fusion(components, gold, "test notes", "served", rounds=0, also_from=without)
+    assert served.selection["official_map"] == pytest.approx(1.0) and served.model_weight == 0.0
+    assert select_fusion(components, gold, "test notes", "served", also_from=without).selection["official_map"] >= without.selection["official_map"] - 1e-9
+
+
 def test_note_sentences_tokenise_with_offsets(small_scorer):
     _, _, tokenizer = small_scorer
     text = "No fever. Mild anemia; ferritin low."
@@ -177,3 +199,54 @@ def test_export_parity_allows_ties_cut_by_the_top_k(small_scorer, tmp_path):
     model = DescriptionModel(catalogue, tied, None, tokenizer, None)
     export_scorer_onnx(model, tmp_path / "scorer.onnx")
     assert check_scorer_parity(model, tmp_path / "scorer.onnx") < 1e-4
+
+
+def test_contrastive_loss_masks_repeated_codes():
+    import torch
+
+    from trainer.describe.tune import contrastive_loss
+
+    eye = torch.eye(2)
+    assert float(contrastive_loss(eye, eye, torch.tensor([0, 1]), scale=20.0)) < 1e-6  # each sentence next to its own term
+    assert float(contrastive_loss(eye, eye.flip(0), torch.tensor([0, 1]), scale=20.0)) > 10  # next to the other's
+    same = torch.nn.functional.normalize(torch.tensor([[1.0, 0.1], [1.0, -0.1]]), dim=-1)
+    # two sentences of one code: neither is the other's negative, so the loss is that of two separate pairs (~0)
+    assert float(contrastive_loss(same, same, torch.tensor([3, 3]), scale=20.0)) < 1e-6
+
+
+def test_tuning_moves_sentences_towards_their_codes_and_survives_a_reload(tmp_path):
+    """A few steps on abbreviated sentences (what notes hold) and their codes' titles: each sentence's cosine to its
+    own code rises against the other codes'; the saved encoder embeds exactly as the tuned one."""
+    import torch
+
+    from schemas.text import PAD, load_tokenizer, pad_batch
+    from trainer.describe.build import text_segments
+    from trainer.describe.model import SentenceEncoder, load_sentence_encoder
+    from trainer.describe.tune import TuneOptions, save_encoder, tune_encoder
+    from trainer.encoder import minilm_dir
+
+    torch.set_num_threads(1)
+    catalogue = build_catalogue(("R06.02", "I10", "E11.9", "R11.2", "I48.91", "J44.1"), scope="labels")
+    sentences = {"R06.02": "pt c/o SOB on exertion", "I10": "known HTN, on lisinopril", "E11.9": "T2DM, diet controlled",
+                 "R11.2": "N/V x2 days", "I48.91": "ECG: AF with RVR", "J44.1": "AECOPD, nebs given"}
+    index = {c: j for j, c in enumerate(catalogue.codes)}
+    pairs = [(text, index[code]) for code, text in sentences.items()]
+    tokenizer = load_tokenizer(minilm_dir())
+    encoder = SentenceEncoder(load_sentence_encoder())
+
+    @torch.no_grad()
+    def margins(model: SentenceEncoder) -> np.ndarray:
+        def embed(texts):
+            ids, mask = pad_batch(text_segments(texts, tokenizer), tokenizer.token_to_id(PAD))
+            return model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+        similarity = embed(list(sentences.values())) @ embed([catalogue.terms[catalogue.term_code.index(index[c])] for c in sentences]).T
+        return np.diag(similarity) - (similarity.sum(axis=1) - np.diag(similarity)) / (len(sentences) - 1)
+
+    before = margins(encoder)
+    tuning = tune_encoder(encoder, pairs * 4, catalogue, tokenizer, TuneOptions(epochs=3, batch_size=6, learning_rate=1e-4), "six sentences", progress=False)
+    after = margins(encoder)
+    assert tuning.steps == 12 and tuning.last_loss < tuning.first_loss
+    assert after.mean() > before.mean() + 0.05, (before, after)
+    save_encoder(encoder, tmp_path / "encoder")
+    reloaded = SentenceEncoder(load_sentence_encoder(tmp_path / "encoder"))
+    assert np.allclose(margins(reloaded), after, atol=1e-5)

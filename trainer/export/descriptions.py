@@ -23,7 +23,7 @@ from schemas.descriptions import SENTENCE_ATTENTION_MASK, SENTENCE_INPUT_IDS
 from schemas.model_repo import CATALOGUE_FILE, DESCRIPTIONS_DIR, NEIGHBOURS_FILE, TOKENIZER_FILE, DescriptionScorerInfo
 from schemas.text import PAD, pad_batch
 from trainer.describe.fuse import DescriptionModel, save_neighbours
-from trainer.describe.model import ENCODER_NAME, OUTPUT_NAMES
+from trainer.describe.model import OUTPUT_NAMES
 from trainer.export.onnx_graph import OPSET, onnx_session
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def write_engine_files(model: DescriptionModel, run_dir: Path, version_dir: Path
 
 def scorer_info(model: DescriptionModel, name: str) -> DescriptionScorerInfo:
     f = model.fusion
-    return DescriptionScorerInfo(model_name=scorer_model_name(name), encoder=ENCODER_NAME, candidates=f.candidates, terms=len(model.catalogue.terms),
+    return DescriptionScorerInfo(model_name=scorer_model_name(name), encoder=f.encoder, candidates=f.candidates, terms=len(model.catalogue.terms),
                                  examples=f.examples, neighbours=f.neighbours, top_k=f.top_k, max_sentence_tokens=f.max_sentence_tokens,
                                  refit_on=f.refit_on)
 
