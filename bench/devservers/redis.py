@@ -45,11 +45,12 @@ def start_redis(workdir: Path, port: int | None = None, appendonly: bool = False
     ]
     subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=timeout_s)
     deadline = time.monotonic() + timeout_s
-    while not pidfile.exists():
+    # the pidfile exists a moment before its number is written: an empty read is "not yet", not pid 0 (a dead server)
+    while not (pidfile.exists() and pidfile.read_text().strip()):
         if time.monotonic() > deadline:
             raise TimeoutError(f"redis-server wrote no pidfile in {workdir} (log: {workdir / 'redis.log'})")
         time.sleep(0.02)
-    pid = int(pidfile.read_text().strip() or 0)
+    pid = int(pidfile.read_text().strip())
     wait_for_port(port, timeout_s, alive=lambda: pid_alive(pid), what=f"redis-server (log: {workdir / 'redis.log'})")
     _wait_for_ping(port, deadline)  # with AOF it accepts connections before it has loaded the data
     return RedisServer(f"redis://127.0.0.1:{port}/0", port, pid, workdir)
