@@ -32,8 +32,9 @@ def training_steps(out: Path, codiesp: Path | None = None) -> dict[str, Step]:
     train_notes = str(split_path(data, "train"))
     # the demo's budget: the label space's categories, not all 75k billable codes
     candidates = "billable" if codiesp else "categories"
-    # the sentence encoder's tuning: 2 epochs on CodiEsp (docs/descriptions.md); templated synthetic sentences need few steps
-    tune = () if codiesp else ("--tune-max-steps", "30")
+    # the sentence encoder's tuning: 4 epochs on CodiEsp (docs/descriptions.md); templated synthetic sentences need few
+    # steps, and the demo's time budget (<= 4 min) allows ~15 s
+    tune = () if codiesp else ("--tune-max-steps", "15")
     steps = [
         Step("prepare", data / "labels.json", ("prepare", *source, "--out", str(data), "--min-train-positives", min_positives)),
         Step("vocab", out / "vocab" / "tokenizer.json",

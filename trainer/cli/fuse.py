@@ -22,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidates", choices=("billable", "categories", "labels"), default="billable",
                         help="codes the scorer ranks besides the label space: every billable ICD-10-CM code (default), the billable codes "
                              "of the label space's 3-character categories (quick runs), or none")
-    parser.add_argument("--tune-epochs", type=int, default=2,
+    parser.add_argument("--tune-epochs", type=int, default=4,
                         help="fine-tune the sentence encoder on the training notes' coded sentences for this many epochs before "
-                             "anything is embedded (default 2; 0: the shipped all-MiniLM-L6-v2; docs/descriptions.md)")
+                             "anything is embedded (default 4; 0: the shipped all-MiniLM-L6-v2; docs/descriptions.md)")
     parser.add_argument("--tune-max-steps", type=int, default=0, help="cap on the tuning's optimizer steps (default 0: none)")
     parser.add_argument("--no-refit", dest="refit", action="store_false",
                         help="serve examples/neighbours from the training part only (default: every labelled training note)")

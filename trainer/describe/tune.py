@@ -39,7 +39,7 @@ TERM_TOKENS = 32  # code terms are short; sentences keep the scorer's own limit
 
 @dataclass(frozen=True)
 class TuneOptions:
-    epochs: int = 2  # 0: serve the encoder as shipped
+    epochs: int = 4  # chosen on CodiEsp's selection slice (2: 0.336, 4: 0.344 official MAP); 0: serve the encoder as shipped
     batch_size: int = 32  # in-batch negatives: 31 other codes per sentence
     learning_rate: float = 2e-5  # 10% linear warm-up, then linear decay to 0
     scale: float = 20.0  # cosine -> logit (sentence-transformers' default)
