@@ -10,6 +10,7 @@ eponyms, drug/device names or ICD-10-CM words ("Wilson's", "Parkinson", "Foley")
 
 from __future__ import annotations
 
+import abc
 import re
 import threading
 from pathlib import Path
@@ -114,7 +115,7 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     return out
 
 
-class LearnedRecognizer(EntityRecognizer):
+class LearnedRecognizer(EntityRecognizer, metaclass=abc.ABCMeta):
     """What every learned recogniser shares: its raw entities go through the same output filter (trimming,
     whole hyphenated words, states, clinical and ordinary words dropped). Subclasses yield raw entities."""
 
@@ -125,9 +126,9 @@ class LearnedRecognizer(EntityRecognizer):
     def load(self) -> None:
         pass
 
+    @abc.abstractmethod
     def entities(self, text: str) -> list[tuple[int, int, str]]:
         """Raw (start, end, label) in ``text``'s offsets; labels outside ``LABELS`` are ignored."""
-        raise NotImplementedError
 
     def _clinical_only(self, text: str, start: int, end: int) -> bool:
         """Every word of the entity is a protected clinical word (or a stop word)."""
